@@ -1,0 +1,1 @@
+"""Local-only tooling: emulators and the local pipeline. Never deployed (.gcloudignore)."""

@@ -1,0 +1,335 @@
+"""main.process_image through functions-framework, with Eventarc-shaped CloudEvents and fake-gcs-server."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import pytest
+from google.cloud import storage
+from PIL import Image
+
+from localdev.events import binary_event, event_attributes
+from localdev.gcs import FakeGcsServer, free_port
+from tests.images import encode, jpeg_claiming, mean_colour, photo_like, png_bomb
+from tests.integration.conftest import Buckets, FunctionClient, FunctionFactory, event_for
+from tests.integration.faults import FailingEndpoint
+
+JPEG = encode(photo_like(1200, 900), "JPEG", quality=90)
+LOG_FIELDS = ("severity", "message", "bucket", "object", "generation", "event_id", "outcome", "duration_ms")
+
+
+def upload(client: storage.Client, bucket: str, name: str, data: bytes, content_type: str = "image/jpeg") -> int:
+    blob = client.bucket(bucket).blob(name)
+    blob.upload_from_string(data, content_type=content_type)
+    assert blob.generation is not None
+    return int(blob.generation)
+
+
+def object_names(client: storage.Client, bucket: str) -> list[str]:
+    return sorted(blob.name for blob in client.list_blobs(bucket))
+
+
+def thumbnail(client: storage.Client, bucket: str, name: str) -> tuple[storage.Blob, Image.Image]:
+    blob = client.bucket(bucket).get_blob(name)
+    assert blob is not None, f"no {name} in {object_names(client, bucket)}"
+    image = Image.open(io.BytesIO(blob.download_as_bytes()))
+    image.load()
+    return blob, image
+
+
+@pytest.mark.parametrize("structured", [False, True], ids=["binary", "structured"])
+def test_upload_becomes_a_thumbnail(
+    function: FunctionClient, storage_client: storage.Client, buckets: Buckets, structured: bool
+) -> None:
+    generation = upload(storage_client, buckets.input, "photos/2026/cat.jpg", JPEG)
+    delivery = function.deliver(buckets.input, "photos/2026/cat.jpg", structured=structured)
+    assert delivery.status == 200
+    blob, image = thumbnail(storage_client, buckets.output, "photos/2026/cat.jpg_200x200.jpg")
+    assert (image.format, image.size) == ("JPEG", (200, 200))
+    assert blob.content_type == "image/jpeg"
+    assert blob.cache_control == "public, max-age=3600"
+    assert blob.metadata == {
+        "thumbnail-source-bucket": buckets.input,
+        "thumbnail-source-object": "photos/2026/cat.jpg",
+        "thumbnail-source-generation": str(generation),
+        "thumbnail-width": "200",
+        "thumbnail-height": "200",
+    }
+    record = delivery.record
+    assert all(field in record for field in LOG_FIELDS), record
+    assert (record["severity"], record["outcome"]) == ("INFO", "created")
+    assert (record["bucket"], record["object"], record["generation"]) == (
+        buckets.input,
+        "photos/2026/cat.jpg",
+        str(generation),
+    )
+    assert record["bytes_in"] == len(JPEG)
+    assert record["bytes_out"] == blob.size
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["a/b/c/deep.jpg", "ünïcødé/猫 photo.jpg", "with space.jpg", "odd #?&=+%20%2F name.jpg", "e\u0301.jpg"],
+)
+def test_object_names_come_from_the_data(
+    function: FunctionClient, storage_client: storage.Client, buckets: Buckets, name: str
+) -> None:
+    upload(storage_client, buckets.input, name, JPEG)
+    assert function.deliver(buckets.input, name).status == 200
+    assert object_names(storage_client, buckets.output) == [f"{name}_200x200.jpg"]
+
+
+def test_format_is_judged_by_content(
+    function: FunctionClient, storage_client: storage.Client, buckets: Buckets
+) -> None:
+    upload(storage_client, buckets.input, "really-a-jpeg.png", JPEG, content_type="application/octet-stream")
+    assert function.deliver(buckets.input, "really-a-jpeg.png").status == 200
+    _, image = thumbnail(storage_client, buckets.output, "really-a-jpeg.png_200x200.jpg")
+    assert image.format == "JPEG"
+
+
+def test_same_stem_different_extension_do_not_collide(
+    function: FunctionClient, storage_client: storage.Client, buckets: Buckets
+) -> None:
+    upload(storage_client, buckets.input, "a.jpg", JPEG)
+    upload(storage_client, buckets.input, "a.png", encode(photo_like(300, 300), "PNG"), "image/png")
+    for name in ("a.jpg", "a.png"):
+        assert function.deliver(buckets.input, name).status == 200
+    assert object_names(storage_client, buckets.output) == ["a.jpg_200x200.jpg", "a.png_200x200.jpg"]
+
+
+def test_several_sizes_per_upload(
+    make_function: FunctionFactory, storage_client: storage.Client, buckets: Buckets
+) -> None:
+    function = make_function(THUMBNAIL_SIZES="200x200,64x64", OUTPUT_PREFIX="thumbs/")
+    upload(storage_client, buckets.input, "cat.jpg", JPEG)
+    assert function.deliver(buckets.input, "cat.jpg").status == 200
+    assert object_names(storage_client, buckets.output) == ["thumbs/cat.jpg_200x200.jpg", "thumbs/cat.jpg_64x64.jpg"]
+    assert thumbnail(storage_client, buckets.output, "thumbs/cat.jpg_64x64.jpg")[1].size == (64, 64)
+
+
+@pytest.mark.parametrize("event_type", ["google.cloud.storage.object.v1.deleted", "com.example.unknown"])
+def test_other_event_types_are_acknowledged(
+    function: FunctionClient, storage_client: storage.Client, buckets: Buckets, event_type: str
+) -> None:
+    upload(storage_client, buckets.input, "cat.jpg", JPEG)
+    delivery = function.deliver(buckets.input, "cat.jpg", event_type=event_type)
+    assert delivery.status == 200
+    assert (delivery.record["outcome"], delivery.record["reason"]) == ("skipped", "ignored_event")
+    assert object_names(storage_client, buckets.output) == []
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {},
+        {"name": "cat.jpg", "generation": "1"},
+        {"bucket": "b", "generation": "1"},
+        {"bucket": "b", "name": "cat.jpg"},
+        {"bucket": "b", "name": "cat.jpg", "generation": "one"},
+        [1, 2, 3],
+        "just a string",
+    ],
+)
+def test_malformed_events_are_acknowledged(function: FunctionClient, buckets: Buckets, data: Any) -> None:
+    attributes = event_attributes({"bucket": buckets.input, "name": "cat.jpg"})
+    delivery = function.deliver_data(attributes, data)
+    assert delivery.status == 200
+    assert (delivery.record["severity"], delivery.record["reason"]) == ("WARNING", "malformed_event")
+    assert delivery.record["event_id"] == attributes["id"]
+
+
+def test_a_body_that_is_not_json_is_acknowledged(function: FunctionClient, buckets: Buckets) -> None:
+    headers, _ = binary_event(event_attributes({"bucket": buckets.input, "name": "x"}), {})
+    delivery = function.post(headers, b"\x00not json at all")
+    assert delivery.status == 200
+    assert delivery.record["reason"] == "malformed_event"
+
+
+BAD_INPUTS = {
+    "empty.jpg": (b"", "empty_object"),
+    "text.jpg": (b"this is a text file, not a JPEG\n" * 20, "not_an_image"),
+    "truncated.jpg": (JPEG[: len(JPEG) // 3], "corrupt_image"),
+    "truncated.png": (encode(photo_like(400, 300), "PNG")[:5000], "corrupt_image"),
+    "bomb.png": (png_bomb(), "too_many_pixels"),
+    "huge-header.jpg": (jpeg_claiming(65000, 65000), "too_many_pixels"),
+    "vector.svg": (
+        b'<svg xmlns="http://www.w3.org/2000/svg"><image href="http://169.254.169.254/"/></svg>',
+        "not_an_image",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_INPUTS))
+def test_bad_input_is_acknowledged_recorded_and_writes_no_thumbnail(
+    function: FunctionClient, storage_client: storage.Client, buckets: Buckets, name: str
+) -> None:
+    data, reason = BAD_INPUTS[name]
+    generation = upload(storage_client, buckets.input, name, data, "image/jpeg")
+    delivery = function.deliver(buckets.input, name)
+    assert delivery.status == 200
+    assert (delivery.record["severity"], delivery.record["outcome"], delivery.record["reason"]) == (
+        "WARNING",
+        "failed",
+        reason,
+    )
+    assert object_names(storage_client, buckets.output) == [f"failed/{name}.json"]
+    record = json.loads(storage_client.bucket(buckets.output).blob(f"failed/{name}.json").download_as_bytes())
+    assert record["reason"] == reason
+    assert record["generation"] == str(generation)
+    assert record["name"] == name
+
+
+def test_failure_records_can_be_switched_off(
+    make_function: FunctionFactory, storage_client: storage.Client, buckets: Buckets
+) -> None:
+    function = make_function(FAILURE_PREFIX="-")
+    upload(storage_client, buckets.input, "text.jpg", b"not an image")
+    assert function.deliver(buckets.input, "text.jpg").status == 200
+    assert object_names(storage_client, buckets.output) == []
+
+
+def test_size_cap_is_checked_from_the_event_before_downloading(
+    make_function: FunctionFactory, storage_client: storage.Client, buckets: Buckets
+) -> None:
+    function = make_function(MAX_INPUT_BYTES="1000000")
+    upload(storage_client, buckets.input, "cat.jpg", JPEG)
+    attributes, data = event_for(function.gcs, buckets.input, "cat.jpg")
+    delivery = function.deliver_data(attributes, {**data, "size": "5000000"})
+    assert delivery.status == 200
+    assert delivery.record["reason"] == "input_too_large"
+    assert "bytes_in" not in delivery.record
+
+
+def test_object_deleted_before_delivery_is_acknowledged(
+    function: FunctionClient, gcs: FakeGcsServer, storage_client: storage.Client, buckets: Buckets
+) -> None:
+    upload(storage_client, buckets.input, "gone.jpg", JPEG)
+    attributes, data = event_for(gcs, buckets.input, "gone.jpg")
+    storage_client.bucket(buckets.input).blob("gone.jpg").delete()
+    delivery = function.deliver_data(attributes, data)
+    assert delivery.status == 200
+    assert (delivery.record["outcome"], delivery.record["reason"]) == ("skipped", "object_gone")
+    assert object_names(storage_client, buckets.output) == []
+
+
+def test_stale_generation_is_acknowledged_and_the_new_one_wins(
+    function: FunctionClient, gcs: FakeGcsServer, storage_client: storage.Client, buckets: Buckets
+) -> None:
+    upload(storage_client, buckets.input, "cat.jpg", encode(Image.new("RGB", (400, 400), "red"), "PNG"))
+    old_event = event_for(gcs, buckets.input, "cat.jpg")
+    new_generation = upload(
+        storage_client, buckets.input, "cat.jpg", encode(Image.new("RGB", (400, 400), "blue"), "PNG")
+    )
+    stale = function.deliver_data(*old_event)
+    assert stale.status == 200
+    assert (stale.record["outcome"], stale.record["reason"]) == ("skipped", "object_replaced")
+    assert object_names(storage_client, buckets.output) == []
+    assert function.deliver(buckets.input, "cat.jpg").status == 200
+    blob, image = thumbnail(storage_client, buckets.output, "cat.jpg_200x200.jpg")
+    assert blob.metadata["thumbnail-source-generation"] == str(new_generation)
+    assert mean_colour(image, (50, 50, 150, 150))[2] > 200
+
+
+def test_duplicate_delivery_writes_nothing(
+    function: FunctionClient, gcs: FakeGcsServer, storage_client: storage.Client, buckets: Buckets
+) -> None:
+    upload(storage_client, buckets.input, "cat.jpg", JPEG)
+    event = event_for(gcs, buckets.input, "cat.jpg")
+    assert function.deliver_data(*event).record["outcome"] == "created"
+    first = storage_client.bucket(buckets.output).get_blob("cat.jpg_200x200.jpg")
+    again = function.deliver_data(*event)
+    assert again.status == 200
+    assert (again.record["outcome"], again.record["bytes_out"]) == ("duplicate", 0)
+    second = storage_client.bucket(buckets.output).get_blob("cat.jpg_200x200.jpg")
+    assert first is not None
+    assert second is not None
+    assert (second.generation, second.metageneration) == (first.generation, first.metageneration)
+    assert object_names(storage_client, buckets.output) == ["cat.jpg_200x200.jpg"]
+
+
+def test_a_new_upload_replaces_the_old_thumbnail(
+    function: FunctionClient, storage_client: storage.Client, buckets: Buckets
+) -> None:
+    upload(storage_client, buckets.input, "cat.png", encode(Image.new("RGB", (400, 400), "red"), "PNG"))
+    assert function.deliver(buckets.input, "cat.png").record["outcome"] == "created"
+    generation = upload(storage_client, buckets.input, "cat.png", encode(Image.new("RGB", (400, 400), "blue"), "PNG"))
+    assert function.deliver(buckets.input, "cat.png").record["outcome"] == "replaced"
+    blob, image = thumbnail(storage_client, buckets.output, "cat.png_200x200.jpg")
+    assert blob.metadata["thumbnail-source-generation"] == str(generation)
+    assert mean_colour(image, (50, 50, 150, 150))[2] > 200
+
+
+def test_a_stale_event_never_overwrites_a_newer_thumbnail(
+    function: FunctionClient, storage_client: storage.Client, buckets: Buckets
+) -> None:
+    generation = upload(storage_client, buckets.input, "cat.jpg", JPEG)
+    # As if a newer upload's event overtook this one between its download and its write.
+    newer = storage_client.bucket(buckets.output).blob("cat.jpg_200x200.jpg")
+    newer.metadata = {
+        "thumbnail-source-bucket": buckets.input,
+        "thumbnail-source-object": "cat.jpg",
+        "thumbnail-source-generation": str(generation + 1),
+    }
+    newer.upload_from_string(b"newer thumbnail", content_type="image/jpeg")
+    delivery = function.deliver(buckets.input, "cat.jpg")
+    assert (delivery.status, delivery.record["outcome"]) == (200, "superseded")
+    assert storage_client.bucket(buckets.output).blob("cat.jpg_200x200.jpg").download_as_bytes() == b"newer thumbnail"
+
+
+@pytest.mark.parametrize("prefix", ["", "thumbs/"])
+def test_loop_guard_when_output_bucket_is_the_input_bucket(
+    make_function: FunctionFactory, storage_client: storage.Client, buckets: Buckets, prefix: str
+) -> None:
+    function = make_function(OUTPUT_BUCKET=buckets.input, OUTPUT_PREFIX=prefix)
+    upload(storage_client, buckets.input, "cat.jpg", JPEG)
+    upload(storage_client, buckets.input, "bad.jpg", b"not an image")
+    assert function.deliver(buckets.input, "cat.jpg").record["outcome"] == "created"
+    assert function.deliver(buckets.input, "bad.jpg").record["outcome"] == "failed"
+    written = [f"{prefix}cat.jpg_200x200.jpg", "failed/bad.jpg.json"]
+    assert object_names(storage_client, buckets.input) == sorted(["bad.jpg", "cat.jpg", *written])
+    for name in written:  # Eventarc would now deliver the function's own output
+        delivery = function.deliver(buckets.input, name)
+        assert (delivery.status, delivery.record["outcome"], delivery.record["reason"]) == (
+            200,
+            "skipped",
+            "ignored_event",
+        )
+    assert object_names(storage_client, buckets.input) == sorted(["bad.jpg", "cat.jpg", *written])
+
+
+def test_loop_guard_skips_uploads_into_the_output_folder(
+    make_function: FunctionFactory, storage_client: storage.Client, buckets: Buckets
+) -> None:
+    function = make_function(OUTPUT_BUCKET=buckets.input, OUTPUT_PREFIX="thumbs/")
+    upload(storage_client, buckets.input, "thumbs/by-hand.jpg", JPEG)  # no thumbnail metadata
+    assert function.deliver(buckets.input, "thumbs/by-hand.jpg").record["reason"] == "ignored_event"
+    assert object_names(storage_client, buckets.input) == ["thumbs/by-hand.jpg"]
+
+
+@pytest.mark.parametrize(
+    ("status", "reason"), [(503, "storage_unavailable"), (429, "storage_unavailable"), (403, "storage_misconfigured")]
+)
+def test_storage_errors_are_not_acknowledged(
+    make_function: FunctionFactory, buckets: Buckets, status: int, reason: str
+) -> None:
+    with FailingEndpoint(status) as endpoint:
+        function = make_function(STORAGE_EMULATOR_HOST=endpoint.url, STORAGE_RETRY_SECONDS="1")
+        attributes = event_attributes({"bucket": buckets.input, "name": "cat.jpg"})
+        delivery = function.deliver_data(attributes, {"bucket": buckets.input, "name": "cat.jpg", "generation": "1"})
+    assert delivery.status == 500
+    assert (delivery.record["severity"], delivery.record["outcome"], delivery.record["reason"]) == (
+        "ERROR",
+        "retry",
+        reason,
+    )
+
+
+def test_unreachable_storage_is_not_acknowledged(make_function: FunctionFactory, buckets: Buckets) -> None:
+    function = make_function(STORAGE_EMULATOR_HOST=f"http://127.0.0.1:{free_port()}", STORAGE_RETRY_SECONDS="1")
+    data = {"bucket": buckets.input, "name": "cat.jpg", "generation": "1"}
+    delivery = function.deliver_data(event_attributes(data), data)
+    assert delivery.status == 500
+    assert delivery.record["reason"] == "storage_unavailable"

@@ -1,0 +1,112 @@
+import json
+from typing import Any
+
+import pytest
+
+from localdev.events import (
+    binary_event,
+    event_attributes,
+    percent_encode_header,
+    storage_object_data,
+)
+from thumbnailer import errors
+from thumbnailer.events import FINALIZED, parse_event
+
+# The body Eventarc delivered for an upload (Google's documented example, trimmed of nothing).
+EVENTARC_DATA: dict[str, Any] = {
+    "kind": "storage#object",
+    "id": "my-in-bucket/photos/2026/cat.jpg/1746121312825704",
+    "selfLink": "https://www.googleapis.com/storage/v1/b/my-in-bucket/o/photos%2F2026%2Fcat.jpg",
+    "mediaLink": "https://storage.googleapis.com/download/storage/v1/b/my-in-bucket/o/photos%2F2026%2Fcat.jpg"
+    "?generation=1746121312825704&alt=media",
+    "name": "photos/2026/cat.jpg",
+    "bucket": "my-in-bucket",
+    "generation": "1746121312825704",
+    "metageneration": "1",
+    "contentType": "image/jpeg",
+    "size": "2689616",
+    "md5Hash": "iFI2ua2R0XAL2pQExBI2fg==",
+    "crc32c": "Hj0qyQ==",
+    "etag": "COji1+Togo0DEAE=",
+    "storageClass": "STANDARD",
+    "timeCreated": "2026-05-01T17:41:52.830Z",
+    "updated": "2026-05-01T17:41:52.830Z",
+    "timeStorageClassUpdated": "2026-05-01T17:41:52.830Z",
+}
+ATTRIBUTES = {"id": "14656529786338331", "type": FINALIZED, "source": "//storage.googleapis.com/projects/_/buckets/b"}
+
+
+def test_parses_what_eventarc_sends() -> None:
+    event = parse_event(ATTRIBUTES, EVENTARC_DATA)
+    assert event.event_id == "14656529786338331"
+    assert event.bucket == "my-in-bucket"
+    assert event.name == "photos/2026/cat.jpg"
+    assert event.generation == 1746121312825704
+    assert event.size == 2689616
+    assert event.content_type == "image/jpeg"
+    assert event.metadata == {}
+
+
+def test_accepts_json_numbers_and_bytes() -> None:
+    data = {**EVENTARC_DATA, "generation": 7, "size": 10, "metadata": {"a": "b"}}
+    event = parse_event(ATTRIBUTES, json.dumps(data).encode())
+    assert (event.generation, event.size, event.metadata) == (7, 10, {"a": "b"})
+
+
+def test_size_is_optional() -> None:
+    data = {key: value for key, value in EVENTARC_DATA.items() if key != "size"}
+    assert parse_event(ATTRIBUTES, data).size is None
+
+
+@pytest.mark.parametrize("event_type", ["google.cloud.storage.object.v1.deleted", "com.example.other", None])
+def test_other_event_types_are_ignored(event_type: str | None) -> None:
+    with pytest.raises(errors.IgnoredEvent):
+        parse_event({**ATTRIBUTES, "type": event_type}, EVENTARC_DATA)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        None,
+        b"not json",
+        "[1, 2]",
+        [1, 2],
+        {**EVENTARC_DATA, "bucket": None},
+        {key: value for key, value in EVENTARC_DATA.items() if key != "bucket"},
+        {key: value for key, value in EVENTARC_DATA.items() if key != "name"},
+        {**EVENTARC_DATA, "name": ""},
+        {**EVENTARC_DATA, "name": 12},
+        {**EVENTARC_DATA, "name": "a\nb.jpg"},
+        {key: value for key, value in EVENTARC_DATA.items() if key != "generation"},
+        {**EVENTARC_DATA, "generation": "abc"},
+        {**EVENTARC_DATA, "generation": "-1"},
+        {**EVENTARC_DATA, "generation": True},
+        {**EVENTARC_DATA, "generation": 1.5},
+        {**EVENTARC_DATA, "size": "big"},
+        {**EVENTARC_DATA, "metadata": ["x"]},
+    ],
+)
+def test_malformed_events_are_rejected(data: Any) -> None:
+    with pytest.raises(errors.MalformedEvent):
+        parse_event(ATTRIBUTES, data)
+
+
+def test_percent_encoding_follows_the_cloudevents_http_binding() -> None:
+    assert percent_encode_header('objects/a b"%é.jpg') == "objects/a%20b%22%25%C3%A9.jpg"
+    assert percent_encode_header("objects/#?&=+/x") == "objects/#?&=+/x"
+
+
+def test_built_event_matches_eventarc_shape() -> None:
+    resource = {**EVENTARC_DATA, "generation": 1746121312825704, "acl": [], "name": "a b/ü.jpg"}
+    data = storage_object_data(resource)
+    headers, body = binary_event(event_attributes(data, event_id="1"), data)
+    assert headers["ce-subject"] == "objects/a%20b/%C3%BC.jpg"
+    assert headers["ce-source"] == "//storage.googleapis.com/projects/_/buckets/my-in-bucket"
+    assert headers["ce-type"] == FINALIZED
+    assert headers["ce-bucket"] == "my-in-bucket"
+    assert headers["ce-time"] == "2026-05-01T17:41:52.830Z"
+    assert headers["Content-Type"] == "application/json"
+    sent = json.loads(body)
+    assert sent["generation"] == "1746121312825704"
+    assert sent["name"] == "a b/ü.jpg"
+    assert "acl" not in sent

@@ -1,0 +1,1 @@
+"""Thumbnails for images uploaded to Cloud Storage; see README.md."""

@@ -1,0 +1,3 @@
+from thumbnailer.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,315 @@
+"""Configuration: every environment variable, defined once, read once at cold start.
+
+``VARIABLES`` is the single source of truth: name, default, description and parser.
+README's configuration table is generated from it (``python -m thumbnailer settings``)
+and a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from PIL import ImageColor
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+class FitMode(enum.StrEnum):
+    COVER = "cover"
+    CONTAIN = "contain"
+    PAD = "pad"
+    STRETCH = "stretch"
+
+
+class OutputFormat(enum.StrEnum):
+    AUTO = "auto"
+    JPEG = "jpeg"
+    PNG = "png"
+    WEBP = "webp"
+    AVIF = "avif"
+    ORIGINAL = "original"
+
+
+@dataclass(frozen=True, order=True)
+class Size:
+    width: int
+    height: int
+
+    def __str__(self) -> str:
+        return f"{self.width}x{self.height}"
+
+
+Color = tuple[int, int, int, int]
+
+MAX_THUMBNAIL_SIDE = 10_000
+_SIZE_PATTERN = re.compile(r"([1-9][0-9]*)x([1-9][0-9]*)")
+
+
+def parse_size(text: str) -> Size:
+    match = _SIZE_PATTERN.fullmatch(text.strip().lower())
+    if not match:
+        raise ValueError(f"{text!r} is not WIDTHxHEIGHT, e.g. 200x200")
+    size = Size(int(match[1]), int(match[2]))
+    if max(size.width, size.height) > MAX_THUMBNAIL_SIDE:
+        raise ValueError(f"{text!r}: each side must be at most {MAX_THUMBNAIL_SIDE}")
+    return size
+
+
+def parse_sizes(text: str) -> tuple[Size, ...]:
+    sizes = tuple(parse_size(part) for part in text.split(",") if part.strip())
+    if not sizes:
+        raise ValueError("at least one size is required, e.g. 200x200")
+    if len(set(sizes)) != len(sizes):
+        raise ValueError(f"{text!r} lists a size twice")
+    return sizes
+
+
+def parse_color(text: str) -> Color:
+    """A CSS colour (``white``, ``#fff``, ``#ffffff00``); alpha 0 pads with transparency."""
+    try:
+        rgb = ImageColor.getrgb(text.strip())
+    except ValueError:
+        raise ValueError(f"{text!r} is not a colour such as white, #ffffff or #ffffff00") from None
+    return (rgb[0], rgb[1], rgb[2], rgb[3] if len(rgb) == 4 else 255)
+
+
+def _parse_int_in(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text.strip().replace("_", ""))
+        except ValueError:
+            raise ValueError(f"{text!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise ValueError(f"{value} is outside {low}..{high}")
+        return value
+
+    return parse
+
+
+def _parse_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value <= 3600:
+        raise ValueError(f"{value} is outside (0, 3600]")
+    return value
+
+
+def _parse_choice(enum_type: type[enum.StrEnum]) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        try:
+            return enum_type(text.strip().lower())
+        except ValueError:
+            choices = ", ".join(member.value for member in enum_type)
+            raise ValueError(f"{text!r} is not one of {choices}") from None
+
+    return parse
+
+
+def _parse_prefix(text: str) -> str:
+    if text.startswith("/"):
+        raise ValueError(f"{text!r}: object name prefixes do not start with '/'")
+    if text and not text.endswith("/"):
+        raise ValueError(f"{text!r}: end the prefix with '/' so it names a folder")
+    return text
+
+
+def _parse_bucket(text: str) -> str:
+    # Bucket naming rules, simplified: enough to catch typos and a gs:// prefix.
+    if not re.fullmatch(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]", text):
+        raise ValueError(f"{text!r} is not a bucket name (no gs://, lower case, 3-222 characters)")
+    return text
+
+
+def _parse_log_level(text: str) -> str:
+    level = text.strip().upper()
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ValueError(f"{text!r} is not one of DEBUG, INFO, WARNING, ERROR")
+    return level
+
+
+def _parse_text(text: str) -> str:
+    return text.strip()
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str
+    default: str | None  # None: required
+    description: str
+    parse: Callable[[str], Any]
+
+    def read(self, environ: Mapping[str, str]) -> Any:
+        raw = environ.get(self.name)
+        if raw is None or raw == "":
+            if self.default is None:
+                raise ConfigError(f"{self.name} is required: {self.description}")
+            raw = self.default
+        try:
+            return self.parse(raw)
+        except ValueError as error:
+            raise ConfigError(f"{self.name}: {error}") from None
+
+    def default_value(self) -> Any:
+        assert self.default is not None, f"{self.name} has no default"
+        return self.parse(self.default)
+
+
+OUTPUT_BUCKET = Variable(
+    "OUTPUT_BUCKET", None, "Bucket the thumbnails are written to (name only, no `gs://`).", _parse_bucket
+)
+OUTPUT_PREFIX = Variable(
+    "OUTPUT_PREFIX",
+    "",
+    "Folder inside the output bucket for thumbnails, ending in `/` (e.g. `thumbnails/`).",
+    _parse_prefix,
+)
+THUMBNAIL_SIZES = Variable(
+    "THUMBNAIL_SIZES",
+    "200x200",
+    "Comma-separated `WIDTHxHEIGHT` boxes; one decode makes every size (e.g. `200x200,64x64`).",
+    parse_sizes,
+)
+THUMBNAIL_MODE = Variable(
+    "THUMBNAIL_MODE",
+    "cover",
+    "`cover` (exact size, centre crop), `contain` (fit inside), `pad` (fit inside, pad to exact size), "
+    "`stretch` (plain resize).",
+    _parse_choice(FitMode),
+)
+THUMBNAIL_FORMAT = Variable(
+    "THUMBNAIL_FORMAT",
+    "auto",
+    "`auto` (JPEG if opaque, WebP if transparent), `jpeg`, `png`, `webp`, `avif`, or `original` "
+    "(the input's format when it is JPEG, PNG, WebP, GIF or AVIF, else `auto`).",
+    _parse_choice(OutputFormat),
+)
+THUMBNAIL_QUALITY = Variable(
+    "THUMBNAIL_QUALITY", "85", "Encoder quality for JPEG, WebP and AVIF, 1-100.", _parse_int_in(1, 100)
+)
+THUMBNAIL_BACKGROUND = Variable(
+    "THUMBNAIL_BACKGROUND",
+    "#ffffff",
+    "Colour for `pad` borders and for transparent areas in JPEG output; `#rrggbb00` pads with transparency.",
+    parse_color,
+)
+THUMBNAIL_CACHE_CONTROL = Variable(
+    "THUMBNAIL_CACHE_CONTROL", "public, max-age=3600", "Cache-Control header set on every thumbnail.", _parse_text
+)
+MAX_INPUT_BYTES = Variable(
+    "MAX_INPUT_BYTES",
+    "33554432",
+    "Largest upload processed, in bytes (default 32 MiB); checked before downloading.",
+    _parse_int_in(1, 2**31),
+)
+MAX_INPUT_PIXELS = Variable(
+    "MAX_INPUT_PIXELS",
+    "50000000",
+    "Largest image processed, in pixels (width x height), checked before decoding: refuses decompression bombs.",
+    _parse_int_in(1, 178_956_970),  # Pillow's own hard bomb limit is 2 x 89,478,485 pixels
+)
+FAILURE_PREFIX = Variable(
+    "FAILURE_PREFIX",
+    "failed/",
+    "Folder in the output bucket for a JSON record of each upload that cannot be thumbnailed; "
+    "set to `-` to write none.",
+    lambda text: "" if text.strip() == "-" else _parse_prefix(text),
+)
+STORAGE_RETRY_SECONDS = Variable(
+    "STORAGE_RETRY_SECONDS",
+    "30",
+    "How long the storage client retries 429/5xx/connection errors before the event is handed back "
+    "to Eventarc for redelivery; keep below the function timeout.",
+    _parse_seconds,
+)
+STORAGE_TIMEOUT_SECONDS = Variable(
+    "STORAGE_TIMEOUT_SECONDS", "20", "Timeout of one storage request (connect and read).", _parse_seconds
+)
+LOG_LEVEL = Variable("LOG_LEVEL", "INFO", "`DEBUG`, `INFO`, `WARNING` or `ERROR`.", _parse_log_level)
+
+VARIABLES: tuple[Variable, ...] = (
+    OUTPUT_BUCKET,
+    OUTPUT_PREFIX,
+    THUMBNAIL_SIZES,
+    THUMBNAIL_MODE,
+    THUMBNAIL_FORMAT,
+    THUMBNAIL_QUALITY,
+    THUMBNAIL_BACKGROUND,
+    THUMBNAIL_CACHE_CONTROL,
+    MAX_INPUT_BYTES,
+    MAX_INPUT_PIXELS,
+    FAILURE_PREFIX,
+    STORAGE_RETRY_SECONDS,
+    STORAGE_TIMEOUT_SECONDS,
+    LOG_LEVEL,
+)
+
+
+@dataclass(frozen=True)
+class ImagingSettings:
+    """What the pure imaging core needs; the command line builds only this."""
+
+    sizes: tuple[Size, ...] = THUMBNAIL_SIZES.default_value()
+    mode: FitMode = THUMBNAIL_MODE.default_value()
+    format: OutputFormat = THUMBNAIL_FORMAT.default_value()
+    quality: int = THUMBNAIL_QUALITY.default_value()
+    background: Color = THUMBNAIL_BACKGROUND.default_value()
+    max_input_bytes: int = MAX_INPUT_BYTES.default_value()
+    max_input_pixels: int = MAX_INPUT_PIXELS.default_value()
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> ImagingSettings:
+        return cls(
+            sizes=THUMBNAIL_SIZES.read(environ),
+            mode=THUMBNAIL_MODE.read(environ),
+            format=THUMBNAIL_FORMAT.read(environ),
+            quality=THUMBNAIL_QUALITY.read(environ),
+            background=THUMBNAIL_BACKGROUND.read(environ),
+            max_input_bytes=MAX_INPUT_BYTES.read(environ),
+            max_input_pixels=MAX_INPUT_PIXELS.read(environ),
+        )
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the function needs, built once per instance."""
+
+    output_bucket: str
+    imaging: ImagingSettings
+    output_prefix: str = OUTPUT_PREFIX.default_value()
+    failure_prefix: str = FAILURE_PREFIX.default_value()
+    cache_control: str = THUMBNAIL_CACHE_CONTROL.default_value()
+    storage_retry_seconds: float = STORAGE_RETRY_SECONDS.default_value()
+    storage_timeout_seconds: float = STORAGE_TIMEOUT_SECONDS.default_value()
+    log_level: str = LOG_LEVEL.default_value()
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> Settings:
+        return cls(
+            output_bucket=OUTPUT_BUCKET.read(environ),
+            imaging=ImagingSettings.from_environ(environ),
+            output_prefix=OUTPUT_PREFIX.read(environ),
+            failure_prefix=FAILURE_PREFIX.read(environ),
+            cache_control=THUMBNAIL_CACHE_CONTROL.read(environ),
+            storage_retry_seconds=STORAGE_RETRY_SECONDS.read(environ),
+            storage_timeout_seconds=STORAGE_TIMEOUT_SECONDS.read(environ),
+            log_level=LOG_LEVEL.read(environ),
+        )
+
+
+def markdown_table() -> str:
+    """README's configuration table, generated so it cannot drift from the code."""
+    rows = ["| Variable | Default | Meaning |", "| --- | --- | --- |"]
+    for variable in VARIABLES:
+        default = "*(required)*" if variable.default is None else f"`{variable.default}`"
+        if variable.default == "":
+            default = "*(empty)*"
+        rows.append(f"| `{variable.name}` | {default} | {variable.description} |")
+    return "\n".join(rows)

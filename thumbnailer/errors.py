@@ -1,0 +1,112 @@
+"""The error hierarchy: every failure is either permanent (acknowledge) or transient (retry).
+
+One place, ``thumbnailer.handler``, turns these into an HTTP answer: a permanent
+error is logged and acknowledged, so Eventarc never redelivers an event that can
+only fail again; a transient error is raised, so Eventarc redelivers it with backoff.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class ThumbnailerError(Exception):
+    """Base class; ``reason`` is a stable machine-readable code used in logs and records."""
+
+    reason: ClassVar[str] = "error"
+
+
+class PermanentError(ThumbnailerError):
+    """Retrying cannot help: acknowledge the event, write no thumbnail."""
+
+    #: Whether the failure is worth a failure record in the output bucket.
+    recorded: ClassVar[bool] = True
+
+
+class IgnoredEvent(PermanentError):
+    """Not ours to process: another event type, or the function's own output (loop guard)."""
+
+    reason = "ignored_event"
+    recorded = False
+
+
+class MalformedEvent(PermanentError):
+    """The event lacks a bucket, name or generation, or its data is not a JSON object."""
+
+    reason = "malformed_event"
+    recorded = False
+
+
+class EmptyObject(PermanentError):
+    reason = "empty_object"
+
+
+class InputTooLarge(PermanentError):
+    reason = "input_too_large"
+
+
+class NotAnImage(PermanentError):
+    reason = "not_an_image"
+
+
+class UnsupportedImage(PermanentError):
+    reason = "unsupported_image"
+
+
+class CorruptImage(PermanentError):
+    reason = "corrupt_image"
+
+
+class TooManyPixels(PermanentError):
+    """A decompression bomb, or simply an image bigger than the configured pixel limit."""
+
+    reason = "too_many_pixels"
+
+
+class OutputNameTooLong(PermanentError):
+    reason = "output_name_too_long"
+
+
+class StorageRejected(PermanentError):
+    """Cloud Storage refused a request for a reason a retry will not change (HTTP 400, 413...)."""
+
+    reason = "storage_rejected"
+
+
+class SourceUnavailable(PermanentError):
+    """The event's generation can no longer be read; not the image's fault, so not recorded."""
+
+    recorded = False
+
+
+class ObjectGone(SourceUnavailable):
+    reason = "object_gone"
+
+
+class ObjectReplaced(SourceUnavailable):
+    """A newer generation replaced the one in the event; its own event will make the thumbnail."""
+
+    reason = "object_replaced"
+
+
+class TransientError(ThumbnailerError):
+    """Worth another try: raise so Eventarc redelivers the event."""
+
+
+class StorageUnavailable(TransientError):
+    """429, 5xx, timeouts or connection errors after the client's own retries were spent."""
+
+    reason = "storage_unavailable"
+
+
+class StorageMisconfigured(TransientError):
+    """401/403 or a missing output bucket: a deployment mistake. Retrying lets the events
+    through once it is fixed, within Eventarc's retry window."""
+
+    reason = "storage_misconfigured"
+
+
+class OutOfMemory(TransientError):
+    """The instance ran out of memory, possibly because of concurrent requests."""
+
+    reason = "out_of_memory"

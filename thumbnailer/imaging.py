@@ -1,0 +1,265 @@
+"""The pure imaging core: image bytes and settings in, thumbnail bytes out.
+
+It never touches Cloud Storage. One decode serves every configured size: the source
+is identified by content, checked against the pixel limit before any pixel is
+decoded, shrunk on decode where the format allows (JPEG DCT scaling, with headroom),
+resampled once with Lanczos, then oriented, converted to sRGB and encoded without
+metadata. Orientation, colour conversion and alpha checks run on the small image,
+where they cost next to nothing.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+from PIL import Image, ImageCms, UnidentifiedImageError
+
+from thumbnailer import errors
+from thumbnailer.config import Color, ImagingSettings, OutputFormat
+from thumbnailer.geometry import Plan, draft_request, plan_thumbnail
+
+#: Formats accepted as input, identified by content. Pillow is told to try only
+#: these, so no other decoder (EPS, PSD, ...) ever sees untrusted bytes.
+INPUT_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "AVIF")
+
+# Output encodings: Pillow format name, file extension, content type.
+_ENCODINGS: dict[str, tuple[str, str, str]] = {
+    "jpeg": ("JPEG", "jpg", "image/jpeg"),
+    "png": ("PNG", "png", "image/png"),
+    "webp": ("WEBP", "webp", "image/webp"),
+    "avif": ("AVIF", "avif", "image/avif"),
+    "gif": ("GIF", "gif", "image/gif"),
+}
+# `original` keeps these input formats; any other input falls back to `auto`.
+_ORIGINAL_FORMATS = {"JPEG": "jpeg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "AVIF": "avif"}
+
+# EXIF orientation -> the transpose that displays the image upright.
+_ORIENTATION_TRANSPOSE: dict[int, Image.Transpose] = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+_EXIF_ORIENTATION = 0x0112
+_SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+# Which ICC colour spaces can describe which working modes.
+_PROFILE_SPACES = {"RGB": "RGB ", "RGBA": "RGB ", "L": "GRAY", "CMYK": "CMYK"}
+
+
+@dataclass(frozen=True)
+class Thumbnail:
+    width: int
+    height: int
+    format: str  # key of _ENCODINGS, e.g. "jpeg"
+    extension: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Rendering:
+    source_format: str
+    source_width: int
+    source_height: int
+    thumbnails: tuple[Thumbnail, ...]  # one per settings.sizes, same order
+
+
+def check_input_size(size: int, settings: ImagingSettings) -> None:
+    """Refuse empty and over-large inputs before reading them."""
+    if size == 0:
+        raise errors.EmptyObject("the object is empty (0 bytes)")
+    if size > settings.max_input_bytes:
+        raise errors.InputTooLarge(f"{size} bytes is over the {settings.max_input_bytes}-byte limit (MAX_INPUT_BYTES)")
+
+
+def render_thumbnails(data: bytes, settings: ImagingSettings) -> Rendering:
+    """Make one thumbnail per configured size from encoded image ``data``."""
+    check_input_size(len(data), settings)
+    try:
+        with _open(data, settings) as image:
+            return _render(image, settings)
+    except errors.ThumbnailerError:
+        raise
+    except MemoryError:
+        raise errors.OutOfMemory("out of memory while decoding") from None
+    except Exception as error:  # Pillow signals corrupt data with many exception types
+        raise errors.CorruptImage(f"cannot decode the image: {error}") from None
+
+
+def _open(data: bytes, settings: ImagingSettings) -> Image.Image:
+    with warnings.catch_warnings():
+        # Our own pixel limit below is the check; Pillow's warning would only be noise.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(io.BytesIO(data), formats=INPUT_FORMATS)
+        except Image.DecompressionBombError as error:
+            raise errors.TooManyPixels(str(error)) from None
+        except UnidentifiedImageError:
+            raise errors.NotAnImage(
+                f"not an image in a supported format ({', '.join(INPUT_FORMATS)}), judged by its content"
+            ) from None
+    width, height = image.size
+    if width * height > settings.max_input_pixels:
+        image.close()
+        raise errors.TooManyPixels(
+            f"{width}x{height} is {width * height} pixels, over the {settings.max_input_pixels}-pixel limit "
+            "(MAX_INPUT_PIXELS)"
+        )
+    return image
+
+
+def _read_orientation(image: Image.Image) -> int:
+    try:
+        value = image.getexif().get(_EXIF_ORIENTATION, 1)
+    except Exception:  # corrupt EXIF must not cost the thumbnail; show the image as stored
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def _render(image: Image.Image, settings: ImagingSettings) -> Rendering:
+    source_format = str(image.format)
+    stored_width, stored_height = image.size
+    orientation = _read_orientation(image)
+    swapped = orientation >= 5
+    oriented_width, oriented_height = (stored_height, stored_width) if swapped else (stored_width, stored_height)
+    plans = [plan_thumbnail(oriented_width, oriented_height, size, settings.mode) for size in settings.sizes]
+    if swapped:
+        plans = [plan.transposed() for plan in plans]
+
+    if source_format == "JPEG":
+        request = draft_request(stored_width, stored_height, plans)
+        if request is not None:
+            image.draft(image.mode, request)
+            factor_x, factor_y = image.size[0] / stored_width, image.size[1] / stored_height
+            plans = [plan.scaled_source(factor_x, factor_y) for plan in plans]
+
+    icc_profile = image.info.get("icc_profile")
+    working = _to_working_mode(image)
+    thumbnails = tuple(_make_one(working, plan, orientation, icc_profile, source_format, settings) for plan in plans)
+    return Rendering(source_format, oriented_width, oriented_height, thumbnails)
+
+
+def _to_working_mode(image: Image.Image) -> Image.Image:
+    """Decode and bring any mode to one Lanczos can resample: L, RGB, RGBA, CMYK or I (16-bit)."""
+    mode = image.mode
+    if mode in ("L", "RGB", "RGBA", "CMYK", "I"):
+        image.load()
+        return image
+    if mode == "1":
+        return image.convert("L")
+    if mode.startswith("I;16"):
+        return image.convert("I")
+    if mode in ("P", "PA"):
+        has_alpha = mode == "PA" or "transparency" in image.info
+        return image.convert("RGBA" if has_alpha else "RGB")
+    if mode in ("LA", "La", "RGBa", "RGBX"):
+        return image.convert("RGBA" if mode != "RGBX" else "RGB")
+    try:
+        return image.convert("RGB")  # YCbCr, LAB, HSV, F...
+    except ValueError:
+        raise errors.UnsupportedImage(f"unsupported pixel mode {mode}") from None
+
+
+def _make_one(
+    working: Image.Image,
+    plan: Plan,
+    orientation: int,
+    icc_profile: bytes | None,
+    source_format: str,
+    settings: ImagingSettings,
+) -> Thumbnail:
+    small = working.resize(plan.size, Image.Resampling.LANCZOS, box=plan.box)
+    if orientation in _ORIENTATION_TRANSPOSE:
+        small = small.transpose(_ORIENTATION_TRANSPOSE[orientation])
+    small = _to_srgb(small, icc_profile)
+    small = _drop_opaque_alpha(small)
+    if plan.canvas != small.size:
+        small = _pad(small, plan.canvas, settings.background)
+        small = _drop_opaque_alpha(small)
+    output_format = _choose_format(settings.format, source_format, has_alpha=small.mode == "RGBA")
+    return _encode(small, output_format, settings)
+
+
+def _to_srgb(image: Image.Image, icc_profile: bytes | None) -> Image.Image:
+    if image.mode == "I":
+        # 16-bit samples: scale 0..65535 to 0..255 (a plain convert would clip to white).
+        image = image.point(lambda value: value * (1 / 257)).convert("L")
+    if icc_profile:
+        converted = _apply_profile(image, icc_profile)
+        if converted is not None:
+            return converted
+    if image.mode == "CMYK":
+        return image.convert("RGB")
+    return image
+
+
+def _apply_profile(image: Image.Image, icc_profile: bytes) -> Image.Image | None:
+    """Convert through the embedded profile to sRGB; None if it is unusable or already sRGB."""
+    try:
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc_profile))
+        if profile.profile.xcolor_space != _PROFILE_SPACES.get(image.mode):
+            return None
+        if (profile.profile.profile_description or "").startswith("sRGB"):
+            return None
+        output_mode = "RGBA" if image.mode == "RGBA" else "RGB"
+        return ImageCms.profileToProfile(
+            image, profile, _SRGB, renderingIntent=ImageCms.Intent.PERCEPTUAL, outputMode=output_mode
+        )
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+        return None  # a broken profile must not cost the thumbnail: treat the pixels as sRGB
+
+
+def _drop_opaque_alpha(image: Image.Image) -> Image.Image:
+    if image.mode == "RGBA" and image.getchannel("A").getextrema()[0] == 255:
+        return image.convert("RGB")
+    return image
+
+
+def _pad(image: Image.Image, canvas: tuple[int, int], background: Color) -> Image.Image:
+    mode = "RGBA" if image.mode == "RGBA" or background[3] < 255 else "RGB"
+    padded = Image.new(mode, canvas, background if mode == "RGBA" else background[:3])
+    offset = ((canvas[0] - image.width) // 2, (canvas[1] - image.height) // 2)
+    padded.paste(image.convert(mode), offset)
+    return padded
+
+
+def _flatten(image: Image.Image, background: Color) -> Image.Image:
+    """Composite transparency onto the background: transparent areas never come out black."""
+    base = Image.new("RGBA", image.size, (*background[:3], 255))
+    return Image.alpha_composite(base, image).convert("RGB")
+
+
+def _choose_format(setting: OutputFormat, source_format: str, *, has_alpha: bool) -> str:
+    if setting is OutputFormat.ORIGINAL:
+        original = _ORIGINAL_FORMATS.get(source_format)
+        if original is not None:
+            return original
+    if setting in (OutputFormat.AUTO, OutputFormat.ORIGINAL):
+        return "webp" if has_alpha else "jpeg"
+    return setting.value
+
+
+def _encode(image: Image.Image, output_format: str, settings: ImagingSettings) -> Thumbnail:
+    pillow_format, extension, content_type = _ENCODINGS[output_format]
+    if output_format == "jpeg" and image.mode == "RGBA":
+        image = _flatten(image, settings.background)
+    # A fresh info dict: no EXIF, GPS, XMP or ICC profile travels to the thumbnail.
+    image.info = {}
+    buffer = io.BytesIO()
+    image.save(buffer, pillow_format, **_encoder_options(output_format, settings.quality))
+    return Thumbnail(image.width, image.height, output_format, extension, content_type, buffer.getvalue())
+
+
+def _encoder_options(output_format: str, quality: int) -> dict[str, object]:
+    if output_format == "jpeg":
+        return {"quality": quality, "optimize": True}
+    if output_format in ("webp", "avif"):
+        return {"quality": quality}
+    if output_format == "png":
+        return {"optimize": False, "compress_level": 6}
+    return {}

@@ -1,0 +1,32 @@
+"""Names of the objects written to the output bucket.
+
+A thumbnail is named ``{OUTPUT_PREFIX}{source name}_{W}x{H}.{ext}``, e.g.
+``photos/cat.jpg`` -> ``photos/cat.jpg_200x200.jpg``. The whole source name is kept,
+extension included, so ``a.png`` and ``a.jpg`` never share a thumbnail; the suffix
+``_{W}x{H}.{ext}`` (no leading zeros) can be parsed back from the end, so two
+different sources or sizes can never map to the same name.
+"""
+
+from __future__ import annotations
+
+from thumbnailer import errors
+from thumbnailer.config import Size
+
+#: Cloud Storage's limit on an object name, in UTF-8 bytes.
+MAX_OBJECT_NAME_BYTES = 1024
+
+
+def _checked(name: str) -> str:
+    if len(name.encode("utf-8")) > MAX_OBJECT_NAME_BYTES:
+        raise errors.OutputNameTooLong(
+            f"the output name would be over Cloud Storage's {MAX_OBJECT_NAME_BYTES}-byte limit"
+        )
+    return name
+
+
+def thumbnail_name(source_name: str, size: Size, extension: str, prefix: str = "") -> str:
+    return _checked(f"{prefix}{source_name}_{size.width}x{size.height}.{extension}")
+
+
+def failure_record_name(source_name: str, prefix: str) -> str:
+    return _checked(f"{prefix}{source_name}.json")

@@ -1,0 +1,172 @@
+"""Process one upload: guard, read, render, write. Storage is passed in.
+
+Idempotent by construction: thumbnails are written create-only, and a name that is
+already taken is resolved by the source generation recorded in its metadata, so a
+duplicate delivery writes nothing, a newer upload replaces an older upload's
+thumbnail, and a stale event never overwrites a newer thumbnail.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from thumbnailer import errors
+from thumbnailer.config import Settings, Size
+from thumbnailer.events import StorageObjectEvent
+from thumbnailer.imaging import Thumbnail, check_input_size, render_thumbnails
+from thumbnailer.naming import failure_record_name, thumbnail_name
+from thumbnailer.storage import NewObject, ObjectStore, WriteConflict
+
+# Custom metadata on everything the function writes. Its presence also marks an
+# object as the function's own output (the loop guard).
+SOURCE_BUCKET_KEY = "thumbnail-source-bucket"
+SOURCE_OBJECT_KEY = "thumbnail-source-object"
+SOURCE_GENERATION_KEY = "thumbnail-source-generation"
+WIDTH_KEY = "thumbnail-width"
+HEIGHT_KEY = "thumbnail-height"
+
+
+class WriteOutcome(enum.StrEnum):
+    CREATED = "created"  # a new thumbnail
+    REPLACED = "replaced"  # replaced the thumbnail of an older generation of the source
+    DUPLICATE = "duplicate"  # this generation's thumbnail was already there: a redelivery
+    SUPERSEDED = "superseded"  # a newer generation's thumbnail is there: this event is stale
+
+
+@dataclass(frozen=True)
+class WrittenThumbnail:
+    name: str
+    width: int
+    height: int
+    bytes: int
+    outcome: WriteOutcome
+
+
+@dataclass(frozen=True)
+class Report:
+    source_format: str
+    bytes_in: int
+    thumbnails: tuple[WrittenThumbnail, ...]
+
+    @property
+    def bytes_out(self) -> int:
+        return sum(t.bytes for t in self.thumbnails if t.outcome in (WriteOutcome.CREATED, WriteOutcome.REPLACED))
+
+    @property
+    def outcome(self) -> str:
+        outcomes = {t.outcome for t in self.thumbnails}
+        for outcome in (WriteOutcome.CREATED, WriteOutcome.REPLACED, WriteOutcome.SUPERSEDED):
+            if outcome in outcomes:
+                return outcome.value
+        return WriteOutcome.DUPLICATE.value
+
+
+def check_not_own_output(event: StorageObjectEvent, settings: Settings) -> None:
+    """The loop guard: never process a thumbnail or failure record this function wrote."""
+    if SOURCE_OBJECT_KEY in event.metadata:
+        raise errors.IgnoredEvent("the object was written by this function (it has thumbnail-source metadata)")
+    if event.bucket == settings.output_bucket:
+        for prefix in (settings.output_prefix, settings.failure_prefix):
+            if prefix and event.name.startswith(prefix):
+                raise errors.IgnoredEvent(f"the object is under the output folder {prefix!r} of this bucket")
+
+
+def process_event(event: StorageObjectEvent, settings: Settings, store: ObjectStore) -> Report:
+    check_not_own_output(event, settings)
+    try:
+        if event.size is not None:
+            check_input_size(event.size, settings.imaging)
+        data = store.read(event.bucket, event.name, event.generation)
+        rendering = render_thumbnails(data, settings.imaging)
+        names = [
+            thumbnail_name(event.name, size, thumbnail.extension, settings.output_prefix)
+            for size, thumbnail in zip(settings.imaging.sizes, rendering.thumbnails, strict=True)
+        ]
+    except errors.PermanentError as error:
+        if error.recorded:
+            record_failure(event, error, settings, store)
+        raise
+    written = tuple(
+        _write_thumbnail(event, name, size, thumbnail, settings, store)
+        for name, size, thumbnail in zip(names, settings.imaging.sizes, rendering.thumbnails, strict=True)
+    )
+    return Report(rendering.source_format, len(data), written)
+
+
+def _source_metadata(event: StorageObjectEvent) -> dict[str, str]:
+    return {
+        SOURCE_BUCKET_KEY: event.bucket,
+        SOURCE_OBJECT_KEY: event.name,
+        SOURCE_GENERATION_KEY: str(event.generation),
+    }
+
+
+def _write_thumbnail(
+    event: StorageObjectEvent, name: str, size: Size, thumbnail: Thumbnail, settings: Settings, store: ObjectStore
+) -> WrittenThumbnail:
+    new = NewObject(
+        data=thumbnail.data,
+        content_type=thumbnail.content_type,
+        cache_control=settings.cache_control,
+        metadata={**_source_metadata(event), WIDTH_KEY: str(thumbnail.width), HEIGHT_KEY: str(thumbnail.height)},
+    )
+    outcome = _write_once(event, settings.output_bucket, name, new, store)
+    return WrittenThumbnail(name, thumbnail.width, thumbnail.height, len(thumbnail.data), outcome)
+
+
+def _write_once(event: StorageObjectEvent, bucket: str, name: str, new: NewObject, store: ObjectStore) -> WriteOutcome:
+    try:
+        store.write(bucket, name, new, if_generation_match=0)
+        return WriteOutcome.CREATED
+    except WriteConflict:
+        pass
+    existing = store.stat(bucket, name)
+    if existing is None:  # deleted since our attempt: the next delivery creates it
+        raise errors.StorageUnavailable(f"gs://{bucket}/{name} changed while writing")
+    same_source = (
+        existing.metadata.get(SOURCE_BUCKET_KEY) == event.bucket
+        and existing.metadata.get(SOURCE_OBJECT_KEY) == event.name
+    )
+    their_generation = existing.metadata.get(SOURCE_GENERATION_KEY, "")
+    if same_source and their_generation.isdigit():
+        if int(their_generation) == event.generation:
+            return WriteOutcome.DUPLICATE
+        if int(their_generation) > event.generation:
+            return WriteOutcome.SUPERSEDED
+    # An older generation's thumbnail (or an object we did not write): replace exactly it.
+    try:
+        store.write(bucket, name, new, if_generation_match=existing.generation)
+    except WriteConflict:
+        raise errors.StorageUnavailable(f"gs://{bucket}/{name} changed while writing") from None
+    return WriteOutcome.REPLACED
+
+
+def record_failure(
+    event: StorageObjectEvent, error: errors.PermanentError, settings: Settings, store: ObjectStore
+) -> None:
+    """Write a JSON record of why the upload has no thumbnail (latest generation wins)."""
+    if not settings.failure_prefix:
+        return
+    try:
+        name = failure_record_name(event.name, settings.failure_prefix)
+    except errors.OutputNameTooLong:
+        return  # the log line is the only record possible
+    record = {
+        "bucket": event.bucket,
+        "name": event.name,
+        "generation": str(event.generation),
+        "reason": error.reason,
+        "detail": str(error),
+        "event_id": event.event_id,
+        "time": datetime.now(UTC).isoformat(),
+    }
+    new = NewObject(
+        data=json.dumps(record, ensure_ascii=False).encode("utf-8"),
+        content_type="application/json",
+        metadata=_source_metadata(event),
+        cache_control="no-cache",
+    )
+    store.write(settings.output_bucket, name, new, if_generation_match=None)

@@ -1,0 +1,173 @@
+"""Cloud Storage behind one small interface, ``ObjectStore``.
+
+``CloudStorage`` is the only module that imports google-cloud-storage. It creates its
+client lazily, once per instance, and translates the client's exceptions into the
+project's error hierarchy so the rest of the code reasons only about permanent vs
+transient failures. Retry rules are data: the client's ``DEFAULT_RETRY`` predicate
+(408, 429, 5xx, connection errors) bounded by ``STORAGE_RETRY_SECONDS``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+import requests
+from google.api_core import exceptions as api_exceptions
+from google.auth import exceptions as auth_exceptions
+
+from thumbnailer import errors
+
+if TYPE_CHECKING:
+    from google.cloud import storage
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    generation: int
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class NewObject:
+    data: bytes
+    content_type: str
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    cache_control: str | None = None
+
+
+class WriteConflict(Exception):
+    """The write's generation precondition failed: the object exists (or changed)."""
+
+
+class ObjectStore(Protocol):
+    def read(self, bucket: str, name: str, generation: int) -> bytes:
+        """Exactly ``generation``; ``ObjectGone`` if deleted, ``ObjectReplaced`` if overwritten."""
+        ...
+
+    def stat(self, bucket: str, name: str) -> StoredObject | None:
+        """The live generation's metadata, or None if there is no such object."""
+        ...
+
+    def write(self, bucket: str, name: str, new: NewObject, *, if_generation_match: int | None) -> None:
+        """Write in one request. ``if_generation_match``: 0 creates only, G replaces exactly
+        generation G, None overwrites whatever is there. ``WriteConflict`` if the precondition fails."""
+        ...
+
+
+# Retry rules as data. HTTP answers worth an Eventarc redelivery once the client's
+# own retries are spent (the same codes the client retries), and those that mean a
+# deployment mistake (fixable, so also redelivered). Any other 4xx is permanent.
+_RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+_MISCONFIGURED_STATUS = frozenset({401, 403})
+_TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    api_exceptions.RetryError,
+    requests.ConnectionError,
+    requests.Timeout,
+    auth_exceptions.TransportError,
+    ConnectionError,
+    TimeoutError,
+)
+
+
+@contextlib.contextmanager
+def _translated(action: str) -> Iterator[None]:
+    from google.cloud.storage.exceptions import DataCorruption
+
+    try:
+        yield
+    except api_exceptions.GoogleAPICallError as error:
+        if error.code in _MISCONFIGURED_STATUS:
+            raise errors.StorageMisconfigured(f"{action}: {error}") from error
+        if error.code in _RETRYABLE_STATUS or (error.code or 500) >= 500:
+            raise errors.StorageUnavailable(f"{action}: {error}") from error
+        raise errors.StorageRejected(f"{action}: {error}") from error
+    except (*_TRANSIENT_ERRORS, DataCorruption) as error:
+        raise errors.StorageUnavailable(f"{action}: {error}") from error
+    except auth_exceptions.GoogleAuthError as error:  # no usable credentials: fix IAM/ADC, then redeliver
+        raise errors.StorageMisconfigured(f"{action}: {error}") from error
+
+
+class CloudStorage:
+    """``ObjectStore`` on google-cloud-storage; the client is made on first use."""
+
+    def __init__(
+        self,
+        *,
+        retry_seconds: float,
+        timeout_seconds: float,
+        client_factory: Callable[[], storage.Client] | None = None,
+    ) -> None:
+        self._retry_seconds = retry_seconds
+        self._timeout = timeout_seconds
+        self._client_factory = client_factory
+        self._client: storage.Client | None = None
+        self._lock = threading.Lock()
+
+    def _bucket(self, name: str) -> storage.Bucket:
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = self._make_client()
+        return self._client.bucket(name)
+
+    def _make_client(self) -> storage.Client:
+        from google.cloud import storage
+
+        return self._client_factory() if self._client_factory else storage.Client()
+
+    def _retry(self) -> object:
+        from google.cloud.storage.retry import DEFAULT_RETRY
+
+        return DEFAULT_RETRY.with_timeout(self._retry_seconds)
+
+    def read(self, bucket: str, name: str, generation: int) -> bytes:
+        try:
+            with _translated(f"download gs://{bucket}/{name}#{generation}"):
+                blob = self._bucket(bucket).blob(name)
+                data: bytes = blob.download_as_bytes(
+                    if_generation_match=generation, retry=self._retry(), timeout=self._timeout
+                )
+        except errors.StorageRejected as error:
+            cause = error.__cause__
+            if isinstance(cause, api_exceptions.NotFound):
+                raise errors.ObjectGone(f"gs://{bucket}/{name} no longer exists") from None
+            if isinstance(cause, api_exceptions.PreconditionFailed):
+                raise errors.ObjectReplaced(f"gs://{bucket}/{name} is no longer generation {generation}") from None
+            raise
+        # Belt and braces: the response names the generation it served (x-goog-generation);
+        # an emulator that ignores ifGenerationMatch on reads is caught here too.
+        if blob.generation is not None and int(blob.generation) != generation:
+            raise errors.ObjectReplaced(f"gs://{bucket}/{name} is no longer generation {generation}")
+        return data
+
+    def stat(self, bucket: str, name: str) -> StoredObject | None:
+        with _translated(f"stat gs://{bucket}/{name}"):
+            blob = self._bucket(bucket).get_blob(name, retry=self._retry(), timeout=self._timeout)
+        if blob is None or blob.generation is None:
+            return None
+        return StoredObject(generation=int(blob.generation), metadata=dict(blob.metadata or {}))
+
+    def write(self, bucket: str, name: str, new: NewObject, *, if_generation_match: int | None) -> None:
+        try:
+            with _translated(f"upload gs://{bucket}/{name}"):
+                blob = self._bucket(bucket).blob(name)
+                blob.metadata = dict(new.metadata)
+                blob.cache_control = new.cache_control
+                # One multipart request: the object appears whole or not at all.
+                blob.upload_from_string(
+                    new.data,
+                    content_type=new.content_type,
+                    if_generation_match=if_generation_match,
+                    retry=self._retry(),
+                    timeout=self._timeout,
+                )
+        except errors.StorageRejected as error:
+            if isinstance(error.__cause__, api_exceptions.PreconditionFailed):
+                raise WriteConflict(name) from None
+            if isinstance(error.__cause__, api_exceptions.NotFound):
+                raise errors.StorageMisconfigured(f"output bucket {bucket} does not exist") from None
+            raise
