@@ -6,7 +6,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv lint test unit integration clean
+# The deploy runtime is python313: `make compat` installs requirements.txt alone
+# under Python 3.13 (when the machine has it) and smoke-tests the function there.
+# (pyenv's python3.13 shim exists even where 3.13 is not active: look behind it too.)
+PYTHON313 ?= $(shell for candidate in python3.13 $$(pyenv root 2>/dev/null)/versions/3.13*/bin/python3.13; do \
+	"$$candidate" -c pass >/dev/null 2>&1 && { command -v "$$candidate"; break; }; done)
+VENV313 := .venv313
+
+.PHONY: venv lint test unit integration compat clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +27,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint
+test: lint compat
 	$(BIN)/pytest
 
 unit: $(STAMP)
@@ -29,5 +36,18 @@ unit: $(STAMP)
 integration: $(STAMP)
 	$(BIN)/pytest tests/integration
 
+$(VENV313)/.installed: requirements.txt
+	$(PYTHON313) -m venv $(VENV313)
+	$(VENV313)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+ifeq ($(PYTHON313),)
+compat:
+	@echo "compat: SKIPPED - no python3.13 on this machine, so the python313 deploy runtime was not checked"
+else
+compat: $(VENV313)/.installed
+	$(VENV313)/bin/python tests/compat/smoke.py
+endif
+
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(VENV313) .mypy_cache .pytest_cache .ruff_cache
