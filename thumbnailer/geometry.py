@@ -33,14 +33,13 @@ class Plan:
         left, top, right, bottom = self.box
         return Plan(box=(top, left, bottom, right), size=(self.size[1], self.size[0]), canvas=self.canvas)
 
-    def scaled_source(self, factor_x: float, factor_y: float) -> Plan:
-        """The same plan for a source decoded at a reduced scale (JPEG ``draft``)."""
+    def scaled_source(self, width: int, height: int, scaled_width: int, scaled_height: int) -> Plan:
+        """The same plan for a ``width`` x ``height`` source decoded at a reduced scale (JPEG ``draft``)."""
+        fx, fy = scaled_width / width, scaled_height / height
         left, top, right, bottom = self.box
-        return Plan(
-            box=(left * factor_x, top * factor_y, right * factor_x, bottom * factor_y),
-            size=self.size,
-            canvas=self.canvas,
-        )
+        # Clamped: a scaled edge may round a hair past the decoded image, which Pillow refuses.
+        box = (max(0.0, left * fx), max(0.0, top * fy), min(scaled_width, right * fx), min(scaled_height, bottom * fy))
+        return Plan(box=box, size=self.size, canvas=self.canvas)
 
     @property
     def box_size(self) -> tuple[float, float]:
@@ -53,9 +52,9 @@ def _side(length: float, limit: int) -> int:
 
 
 def _centred_box(width: int, height: int, crop_width: float, crop_height: float) -> Box:
-    left = (width - crop_width) / 2
-    top = (height - crop_height) / 2
-    return (left, top, left + crop_width, top + crop_height)
+    left = max(0.0, (width - crop_width) / 2)
+    top = max(0.0, (height - crop_height) / 2)
+    return (left, top, min(float(width), left + crop_width), min(float(height), top + crop_height))
 
 
 def plan_thumbnail(width: int, height: int, target: Size, mode: FitMode) -> Plan:
@@ -68,7 +67,7 @@ def plan_thumbnail(width: int, height: int, target: Size, mode: FitMode) -> Plan
         # The largest centred region with the box's aspect ratio, scaled down to the box.
         aspect = tw / th
         crop_w = min(float(width), height * aspect)
-        crop_h = crop_w / aspect
+        crop_h = min(float(height), crop_w / aspect)  # the division may round past the edge
         scale = min(1.0, tw / crop_w)
         size = (_side(crop_w * scale, tw), _side(crop_h * scale, th))
         return Plan(_centred_box(width, height, crop_w, crop_h), size, size)

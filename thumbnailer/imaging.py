@@ -10,8 +10,10 @@ where they cost next to nothing.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from PIL import Image, ImageCms, UnidentifiedImageError
@@ -33,7 +35,9 @@ _ENCODINGS: dict[str, tuple[str, str, str]] = {
     "gif": ("GIF", "gif", "image/gif"),
 }
 # `original` keeps these input formats; any other input falls back to `auto`.
-_ORIGINAL_FORMATS = {"JPEG": "jpeg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "AVIF": "avif"}
+# MPO is a JPEG with extra pictures (phone cameras); Pillow opens it with its JPEG plugin.
+_ORIGINAL_FORMATS = {"JPEG": "jpeg", "MPO": "jpeg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "AVIF": "avif"}
+_JPEG_FORMATS = ("JPEG", "MPO")
 
 # EXIF orientation -> the transpose that displays the image upright.
 _ORIENTATION_TRANSPOSE: dict[int, Image.Transpose] = {
@@ -80,14 +84,30 @@ def check_input_size(size: int, settings: ImagingSettings) -> None:
 def render_thumbnails(data: bytes, settings: ImagingSettings) -> Rendering:
     """Make one thumbnail per configured size from encoded image ``data``."""
     check_input_size(len(data), settings)
+    with _open(data, settings) as image:
+        return _render(image, settings)
+
+
+@contextlib.contextmanager
+def _decoding() -> Iterator[None]:
+    """Map whatever Pillow raises on bad data (OSError, SyntaxError, struct.error...) to CorruptImage.
+
+    Only header parsing and decoding run inside; a failure while resizing or encoding a
+    decoded image is a bug, and is left to surface as one.
+    """
     try:
-        with _open(data, settings) as image:
-            return _render(image, settings)
+        yield
     except errors.ThumbnailerError:
         raise
+    except Image.DecompressionBombError as error:
+        raise errors.TooManyPixels(str(error)) from None
+    except UnidentifiedImageError:
+        raise errors.NotAnImage(
+            f"not an image in a supported format ({', '.join(INPUT_FORMATS)}), judged by its content"
+        ) from None
     except MemoryError:
         raise errors.OutOfMemory("out of memory while decoding") from None
-    except Exception as error:  # Pillow signals corrupt data with many exception types
+    except Exception as error:
         raise errors.CorruptImage(f"cannot decode the image: {error}") from None
 
 
@@ -95,14 +115,8 @@ def _open(data: bytes, settings: ImagingSettings) -> Image.Image:
     with warnings.catch_warnings():
         # Our own pixel limit below is the check; Pillow's warning would only be noise.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        try:
+        with _decoding():
             image = Image.open(io.BytesIO(data), formats=INPUT_FORMATS)
-        except Image.DecompressionBombError as error:
-            raise errors.TooManyPixels(str(error)) from None
-        except UnidentifiedImageError:
-            raise errors.NotAnImage(
-                f"not an image in a supported format ({', '.join(INPUT_FORMATS)}), judged by its content"
-            ) from None
     width, height = image.size
     if width * height > settings.max_input_pixels:
         image.close()
@@ -124,22 +138,24 @@ def _read_orientation(image: Image.Image) -> int:
 def _render(image: Image.Image, settings: ImagingSettings) -> Rendering:
     source_format = str(image.format)
     stored_width, stored_height = image.size
-    orientation = _read_orientation(image)
+    # Pillow already turns TIFFs upright on load (and reports the upright size).
+    orientation = 1 if source_format == "TIFF" else _read_orientation(image)
     swapped = orientation >= 5
     oriented_width, oriented_height = (stored_height, stored_width) if swapped else (stored_width, stored_height)
     plans = [plan_thumbnail(oriented_width, oriented_height, size, settings.mode) for size in settings.sizes]
     if swapped:
         plans = [plan.transposed() for plan in plans]
 
-    if source_format == "JPEG":
+    if source_format in _JPEG_FORMATS:
         request = draft_request(stored_width, stored_height, plans)
         if request is not None:
-            image.draft(image.mode, request)
-            factor_x, factor_y = image.size[0] / stored_width, image.size[1] / stored_height
-            plans = [plan.scaled_source(factor_x, factor_y) for plan in plans]
+            with _decoding():
+                image.draft(image.mode, request)
+            plans = [plan.scaled_source(stored_width, stored_height, *image.size) for plan in plans]
 
     icc_profile = image.info.get("icc_profile")
-    working = _to_working_mode(image)
+    with _decoding():
+        working = _to_working_mode(image)
     thumbnails = tuple(_make_one(working, plan, orientation, icc_profile, source_format, settings) for plan in plans)
     return Rendering(source_format, oriented_width, oriented_height, thumbnails)
 
@@ -147,6 +163,8 @@ def _render(image: Image.Image, settings: ImagingSettings) -> Rendering:
 def _to_working_mode(image: Image.Image) -> Image.Image:
     """Decode and bring any mode to one Lanczos can resample: L, RGB, RGBA, CMYK or I (16-bit)."""
     mode = image.mode
+    if mode in ("L", "RGB") and "transparency" in image.info:
+        return image.convert("RGBA")  # a colour-key transparent PNG (tRNS chunk)
     if mode in ("L", "RGB", "RGBA", "CMYK", "I"):
         image.load()
         return image

@@ -76,6 +76,8 @@ def check_not_own_output(event: StorageObjectEvent, settings: Settings) -> None:
 
 def process_event(event: StorageObjectEvent, settings: Settings, store: ObjectStore) -> Report:
     check_not_own_output(event, settings)
+    if event.name.endswith("/"):
+        raise errors.IgnoredEvent("a folder placeholder, not a file")
     try:
         if event.size is not None:
             check_input_size(event.size, settings.imaging)

@@ -81,6 +81,17 @@ def test_object_names_come_from_the_data(
     assert object_names(storage_client, buckets.output) == [f"{name}_200x200.jpg"]
 
 
+def test_folder_placeholders_are_ignored(
+    function: FunctionClient, storage_client: storage.Client, buckets: Buckets
+) -> None:
+    generation = upload(storage_client, buckets.input, "photos/", b"", "application/x-directory")
+    # (fake-gcs-server cannot GET a name ending in "/", so the event data is written out here)
+    data = {"bucket": buckets.input, "name": "photos/", "generation": str(generation), "size": "0"}
+    delivery = function.deliver_data(event_attributes(data), data)
+    assert (delivery.status, delivery.record["reason"]) == (200, "ignored_event")
+    assert object_names(storage_client, buckets.output) == []
+
+
 def test_format_is_judged_by_content(
     function: FunctionClient, storage_client: storage.Client, buckets: Buckets
 ) -> None:

@@ -298,3 +298,52 @@ def test_byte_limit_is_configurable() -> None:
     data = encode(Image.new("RGB", (100, 100)), "PNG")
     with pytest.raises(errors.InputTooLarge, match="MAX_INPUT_BYTES"):
         render_thumbnails(data, ImagingSettings(max_input_bytes=len(data) - 1))
+
+
+@pytest.mark.parametrize("orientation", [3, 6, 8])
+def test_tiff_orientation_is_applied_once(orientation: int) -> None:
+    upright = quadrants(600, 400)
+    stored = upright.transpose(
+        {3: Image.Transpose.ROTATE_180, 6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270}[orientation]
+    )
+    data = encode(stored, "TIFF", tiffinfo={0x0112: orientation})
+    _, image = render_one(data, mode=FitMode.CONTAIN, sizes=(Size(150, 150),))
+    assert image.size == (150, 100)
+    assert close(mean_colour(image, (20, 15, 55, 35)), QUADRANT_COLOURS["top_left"], tolerance=20)
+    assert close(mean_colour(image, (95, 65, 130, 85)), QUADRANT_COLOURS["bottom_right"], tolerance=20)
+
+
+@pytest.mark.parametrize(
+    ("source", "box", "image_format"),
+    [((351, 197), (320, 180), "PNG"), ((4853, 2452), (160, 90), "JPEG"), ((2857, 403), (1280, 720), "PNG")],
+)
+def test_cover_with_non_square_boxes_never_reaches_past_the_edge(
+    source: tuple[int, int], box: tuple[int, int], image_format: str
+) -> None:
+    """Regression: a crop edge rounded to -1e-14 made Pillow refuse valid images."""
+    _, image = render_one(encode(photo_like(*source), image_format), sizes=(Size(*box),))
+    assert image.size[0] / image.size[1] == pytest.approx(box[0] / box[1], rel=0.02)
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB"])
+def test_colour_key_transparency_is_kept(mode: str) -> None:
+    image = Image.new(mode, (400, 300), 0 if mode == "L" else (0, 0, 0))
+    ImageDraw.Draw(image).rectangle((200, 0, 399, 299), fill=200 if mode == "L" else (200, 0, 0))
+    data = encode(image, "PNG", transparency=0 if mode == "L" else (0, 0, 0))
+    thumbnail, webp = render_one(data, mode=FitMode.CONTAIN)
+    assert thumbnail.format == "webp"
+    assert webp.getpixel((20, 75))[3] == 0  # type: ignore[index]
+    _, jpeg = render_one(data, mode=FitMode.CONTAIN, format=OutputFormat.JPEG)
+    assert close(mean_colour(jpeg, (10, 60, 50, 90)), (255, 255, 255), tolerance=3)
+
+
+def test_multi_picture_jpeg_is_a_jpeg() -> None:
+    """Phone cameras write MPO (JPEG plus extra pictures): shrink-on-decode and `original` apply."""
+    first, second = photo_like(1600, 1200), photo_like(160, 120, seed=3)
+    data = encode(first, "MPO", save_all=True, append_images=[second], quality=90)
+    assert Image.open(io.BytesIO(data)).format == "MPO"
+    rendering = render_thumbnails(data, ImagingSettings(format=OutputFormat.ORIGINAL))
+    image = Image.open(io.BytesIO(rendering.thumbnails[0].data))
+    assert (image.format, image.size) == ("JPEG", (200, 200))
+    reference = first.resize((200, 200), Image.Resampling.LANCZOS, box=(200, 0, 1400, 1200))
+    assert psnr(image, reference) > 28
