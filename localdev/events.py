@@ -14,7 +14,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-FINALIZED = "google.cloud.storage.object.v1.finalized"
+from thumbnailer.events import FINALIZED
+
+__all__ = ["FINALIZED", "binary_event", "event_attributes", "storage_object_data", "structured_event"]
 
 # Fields of google.events.cloud.storage.v1.StorageObjectData, in JSON names.
 STORAGE_OBJECT_FIELDS = frozenset(
