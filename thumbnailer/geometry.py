@@ -37,8 +37,7 @@ class Plan:
         """The same plan for a ``width`` x ``height`` source decoded at a reduced scale (JPEG ``draft``)."""
         fx, fy = scaled_width / width, scaled_height / height
         left, top, right, bottom = self.box
-        # Clamped: a scaled edge may round a hair past the decoded image, which Pillow refuses.
-        box = (max(0.0, left * fx), max(0.0, top * fy), min(scaled_width, right * fx), min(scaled_height, bottom * fy))
+        box = _clamped((left * fx, top * fy, right * fx, bottom * fy), scaled_width, scaled_height)
         return Plan(box=box, size=self.size, canvas=self.canvas)
 
     @property
@@ -51,10 +50,16 @@ def _side(length: float, limit: int) -> int:
     return max(1, min(limit, round(length)))
 
 
+def _clamped(box: Box, width: int, height: int) -> Box:
+    """Keep a box inside the image: float arithmetic may put an edge a hair past it, which Pillow refuses."""
+    left, top, right, bottom = box
+    return (max(0.0, left), max(0.0, top), min(float(width), right), min(float(height), bottom))
+
+
 def _centred_box(width: int, height: int, crop_width: float, crop_height: float) -> Box:
-    left = max(0.0, (width - crop_width) / 2)
-    top = max(0.0, (height - crop_height) / 2)
-    return (left, top, min(float(width), left + crop_width), min(float(height), top + crop_height))
+    left = (width - crop_width) / 2
+    top = (height - crop_height) / 2
+    return _clamped((left, top, left + crop_width, top + crop_height), width, height)
 
 
 def plan_thumbnail(width: int, height: int, target: Size, mode: FitMode) -> Plan:
