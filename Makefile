@@ -1,5 +1,6 @@
-# `make test` on a fresh machine: creates .venv, installs the pinned dependencies,
-# runs ruff, mypy and pytest.
+# `make run` on a fresh machine: creates .venv, installs the pinned dependencies and runs
+# the whole pipeline locally until Ctrl-C. `make test`: the same environment, then ruff,
+# mypy and pytest.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -13,7 +14,7 @@ PYTHON313 ?= $(shell for candidate in python3.13 $$(pyenv root 2>/dev/null)/vers
 	"$$candidate" -c pass >/dev/null 2>&1 && { command -v "$$candidate"; break; }; done)
 VENV313 := .venv313
 
-.PHONY: venv lint test unit integration compat clean
+.PHONY: venv run lint test unit integration e2e compat latency clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,12 +23,30 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 venv: $(STAMP)
 
+run: $(STAMP)
+	$(BIN)/python -m localdev run
+
+# Upload-to-thumbnail latency of the local pipeline (README's figures).
+latency: $(STAMP)
+	$(BIN)/python -m localdev.latency
+
+# The browser test drives Debian's Chromium (Playwright's own browser download cannot
+# work here). Installed when missing and we may; otherwise that test says it is skipped.
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian's chromium for the browser test"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+	else \
+		echo "chromium is missing and cannot be installed here (sudo apt-get install chromium): the browser test will be skipped"; \
+	fi
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint compat
+test: lint compat $(CHROMIUM)
 	$(BIN)/pytest
 
 unit: $(STAMP)
@@ -35,6 +54,9 @@ unit: $(STAMP)
 
 integration: $(STAMP)
 	$(BIN)/pytest tests/integration
+
+e2e: $(STAMP) $(CHROMIUM)
+	$(BIN)/pytest tests/e2e
 
 $(VENV313)/.installed: requirements.txt
 	$(PYTHON313) -m venv $(VENV313)
@@ -50,4 +72,4 @@ compat: $(VENV313)/.installed
 endif
 
 clean:
-	rm -rf $(VENV) $(VENV313) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(VENV313) .mypy_cache .pytest_cache .ruff_cache .local

@@ -17,18 +17,24 @@ so stopping this process loses nothing: the emulator redelivers what was in flig
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-import time
+import threading
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import requests
+from google.cloud import pubsub_v1
+from google.cloud.pubsub_v1.subscriber.client import Client as SubscriberClient
+from google.cloud.pubsub_v1.subscriber.message import Message
+from google.cloud.pubsub_v1.subscriber.scheduler import ThreadScheduler
 
-from localdev.events import binary_event, storage_object_data
+from localdev.events import FINALIZED, binary_event, storage_object_data
 
 logger = logging.getLogger(__name__)
 
@@ -124,6 +130,7 @@ class DeliveryResult:
     last_status: int | None = None
     last_error: str | None = None
     dead_letter: Path | None = None
+    aborted: bool = False  # stopped between attempts: neither delivered nor dead-lettered
 
 
 @dataclass
@@ -135,7 +142,8 @@ class Deliverer:
     dead_letter_dir: Path
     timeout_seconds: float = 60.0
     session: requests.Session = field(default_factory=requests.Session)
-    sleep: Callable[[float], None] = time.sleep
+    sleep: Callable[[float], None] | None = None  # tests record the pauses instead of taking them
+    stopping: threading.Event = field(default_factory=threading.Event)
 
     def _attempt(self, event: CloudEventRequest) -> tuple[int | None, str | None]:
         headers, body = binary_event(event.attributes, event.data)
@@ -171,7 +179,11 @@ class Deliverer:
                     **_where(event),
                 },
             )
-            self.sleep(delay)
+            if self.sleep is not None:
+                self.sleep(delay)
+            elif self.stopping.wait(delay):
+                logger.info("stopping: left for redelivery", extra={"event_id": event.id, **_where(event)})
+                return DeliveryResult(event.id, False, attempts, status, error, aborted=True)
 
     def _dead_letter(self, event: CloudEventRequest, attempts: int, status: int | None, error: str) -> DeliveryResult:
         self.dead_letter_dir.mkdir(parents=True, exist_ok=True)
@@ -199,3 +211,97 @@ def _where(event: CloudEventRequest) -> dict[str, Any]:
         "object": event.data.get("name"),
         "generation": event.data.get("generation"),
     }
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """An Eventarc trigger's event filters: the event type and the bucket."""
+
+    bucket: str
+    event_type: str = FINALIZED
+
+    def matches(self, event: CloudEventRequest) -> bool:
+        return event.attributes["type"] == self.event_type and event.attributes["bucket"] == self.bucket
+
+
+class LocalEventarc:
+    """Pulls Cloud Storage notifications from a Pub/Sub subscription and delivers them.
+
+    Up to ``max_in_flight`` events are delivered at once (the function serves several
+    requests concurrently, as a Cloud Run instance does). A message is acknowledged
+    only after its event was delivered or dead-lettered; the client library extends its
+    lease meanwhile, for up to the retry window.
+    """
+
+    def __init__(
+        self,
+        subscriber: SubscriberClient,
+        subscription_path: str,
+        trigger: Trigger,
+        deliverer: Deliverer,
+        lookup: ResourceLookup | None = None,
+        max_in_flight: int = 8,
+    ) -> None:
+        self.subscriber = subscriber
+        self.subscription_path = subscription_path
+        self.trigger = trigger
+        self.deliverer = deliverer
+        self.lookup = lookup
+        self.max_in_flight = max_in_flight
+        self._future: Any = None
+
+    def start(self) -> None:
+        policy = self.deliverer.policy
+        lease = policy.window_seconds * policy.scale + 2 * self.deliverer.timeout_seconds
+        self._future = self.subscriber.subscribe(
+            self.subscription_path,
+            self.handle,
+            flow_control=pubsub_v1.types.FlowControl(
+                max_messages=self.max_in_flight, max_lease_duration=max(lease, 600)
+            ),
+            scheduler=ThreadScheduler(ThreadPoolExecutor(self.max_in_flight, thread_name_prefix="eventarc")),
+        )
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.deliverer.stopping.set()
+        if self._future is not None:
+            self._future.cancel()
+            with contextlib.suppress(Exception):
+                self._future.result(timeout=timeout)
+            self._future = None
+        self.subscriber.close()
+
+    def handle(self, message: Message) -> None:
+        notification = Notification(
+            message.message_id, dict(message.attributes), message.data, message.publish_time.isoformat()
+        )
+        try:
+            event = to_cloud_event(notification, self.lookup)
+        except ValueError as error:
+            # Nothing could ever deliver it: keep it for inspection, and do not redeliver.
+            self._keep_unusable(notification, str(error))
+            message.ack()
+            return
+        if not self.trigger.matches(event):
+            logger.debug("no trigger matches", extra={"event_id": event.id, **_where(event)})
+            message.ack()
+            return
+        result = self.deliverer.deliver(event)
+        if result.aborted:
+            message.nack()
+        else:
+            message.ack()
+
+    def _keep_unusable(self, notification: Notification, reason: str) -> None:
+        folder = self.deliverer.dead_letter_dir
+        folder.mkdir(parents=True, exist_ok=True)
+        record = {
+            "message_id": notification.message_id,
+            "attributes": dict(notification.attributes),
+            "data": notification.data.decode("utf-8", "replace"),
+            "reason": reason,
+        }
+        (folder / f"unusable-{notification.message_id}.json").write_text(json.dumps(record, indent=2), "utf-8")
+        logger.error(
+            "not a Cloud Storage notification; kept", extra={"event_id": notification.message_id, "reason": reason}
+        )

@@ -9,12 +9,14 @@ server once the pipe fills. Here its output goes to a log file.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -29,38 +31,100 @@ def free_port() -> int:
         return port
 
 
+@dataclass(frozen=True)
+class Tls:
+    """Serve HTTPS too (gsutil speaks nothing else), on ``port`` with this certificate."""
+
+    port: int
+    cert_path: Path
+    key_path: Path
+
+
+@dataclass(frozen=True)
+class Notifications:
+    """Publish object-finalized notifications of ``bucket`` to a Pub/Sub (emulator) topic."""
+
+    pubsub_host: str  # host:port of the Pub/Sub emulator
+    project: str
+    topic: str
+    bucket: str
+
+
 class FakeGcsServer:
     """fake-gcs-server over HTTP on 127.0.0.1; data kept in ``data_dir`` across restarts."""
 
-    def __init__(self, data_dir: Path, log_path: Path, port: int | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        log_path: Path,
+        port: int | None = None,
+        *,
+        tls: Tls | None = None,
+        notifications: Notifications | None = None,
+    ) -> None:
         self.data_dir = data_dir
         self.log_path = log_path
         self.port = port or free_port()
+        self.tls = tls
+        self.notifications = notifications
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def https_url(self) -> str | None:
+        return f"https://127.0.0.1:{self.tls.port}" if self.tls else None
+
+    def _command(self) -> list[str]:
+        if self.tls:
+            # With "both", -port is the HTTPS port and -port-http the plain one.
+            listen = [
+                "-scheme",
+                "both",
+                "-port",
+                str(self.tls.port),
+                "-port-http",
+                str(self.port),
+                "-cert-location",
+                str(self.tls.cert_path),
+                "-private-key-location",
+                str(self.tls.key_path),
+            ]
+        else:
+            listen = ["-scheme", "http", "-port", str(self.port)]
+        events: list[str] = []
+        if self.notifications:
+            events = [
+                "-event.pubsub-project-id",
+                self.notifications.project,
+                "-event.pubsub-topic",
+                self.notifications.topic,
+                "-event.bucket",
+                self.notifications.bucket,
+                "-event.list",
+                "finalize",
+            ]
+        return [
+            str(_get_binary_path()), *listen, *events,
+            "-host", "127.0.0.1",
+            "-external-url", self.url,
+            "-public-host", f"127.0.0.1:{self.port}",
+            "-backend", "filesystem",
+            "-filesystem-root", str(self.data_dir),
+            "-log-level", "warn",
+        ]  # fmt: skip
+
     def start(self, timeout: float = 15.0) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        environ = {key: value for key, value in os.environ.items() if key != "PUBSUB_EMULATOR_HOST"}
+        if self.notifications:
+            environ["PUBSUB_EMULATOR_HOST"] = self.notifications.pubsub_host
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
-                [
-                    str(_get_binary_path()),
-                    "-scheme", "http",
-                    "-host", "127.0.0.1",
-                    "-port", str(self.port),
-                    "-external-url", self.url,
-                    "-public-host", f"127.0.0.1:{self.port}",
-                    "-backend", "filesystem",
-                    "-filesystem-root", str(self.data_dir),
-                    "-log-level", "warn",
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )  # fmt: skip
+                self._command(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=environ
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
@@ -98,10 +162,11 @@ class FakeGcsServer:
             if error.code != 409:  # already exists
                 raise
 
-    def object_resource(self, bucket: str, name: str) -> dict[str, Any]:
+    def object_resource(self, bucket: str, name: str, generation: str | None = None) -> dict[str, Any]:
         """The JSON API object resource: what Eventarc puts in a storage event's data."""
         quoted = urllib.parse.quote(name, safe="")
-        with urllib.request.urlopen(f"{self.url}/storage/v1/b/{bucket}/o/{quoted}", timeout=5) as response:
+        query = f"?generation={urllib.parse.quote(generation)}" if generation else ""
+        with urllib.request.urlopen(f"{self.url}/storage/v1/b/{bucket}/o/{quoted}{query}", timeout=5) as response:
             resource: dict[str, Any] = json.load(response)
             return resource
 

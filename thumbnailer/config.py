@@ -121,7 +121,7 @@ def _parse_prefix(text: str) -> str:
     return text
 
 
-def _parse_bucket(text: str) -> str:
+def parse_bucket(text: str) -> str:
     # Bucket naming rules, simplified: enough to catch typos and a gs:// prefix.
     if not re.fullmatch(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]", text):
         raise ValueError(f"{text!r} is not a bucket name (no gs://, lower case, 3-222 characters)")
@@ -163,7 +163,7 @@ class Variable:
 
 
 OUTPUT_BUCKET = Variable(
-    "OUTPUT_BUCKET", None, "Bucket the thumbnails are written to (name only, no `gs://`).", _parse_bucket
+    "OUTPUT_BUCKET", None, "Bucket the thumbnails are written to (name only, no `gs://`).", parse_bucket
 )
 OUTPUT_PREFIX = Variable(
     "OUTPUT_PREFIX",
@@ -304,10 +304,10 @@ class Settings:
         )
 
 
-def markdown_table() -> str:
+def markdown_table(variables: tuple[Variable, ...] | None = None) -> str:
     """README's configuration table, generated so it cannot drift from the code."""
     rows = ["| Variable | Default | Meaning |", "| --- | --- | --- |"]
-    for variable in VARIABLES:
+    for variable in VARIABLES if variables is None else variables:
         default = "*(required)*" if variable.default is None else f"`{variable.default}`"
         if variable.default == "":
             default = "*(empty)*"

@@ -5,13 +5,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
-import signal
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -24,10 +17,9 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
 from localdev.events import FINALIZED, binary_event, event_attributes, storage_object_data, structured_event
-from localdev.gcs import FakeGcsServer, free_port
+from localdev.function import ROOT, FunctionProcess
+from localdev.gcs import FakeGcsServer
 from thumbnailer.logs import json_formatter
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="session")
@@ -137,79 +129,15 @@ def function(make_function: FunctionFactory) -> FunctionClient:
     return make_function()
 
 
-class ServedFunction:
-    """``functions-framework`` as its own process, serving HTTP on 127.0.0.1."""
-
-    def __init__(self, environ: dict[str, str], log_path: Path) -> None:
-        self.port = free_port()
-        self.log_path = log_path
-        self._log = log_path.open("wb")
-        self.process = subprocess.Popen(
-            [
-                sys.executable, "-m", "functions_framework",
-                "--target", "process_image", "--signature-type", "cloudevent",
-                "--source", str(ROOT / "main.py"), "--host", "127.0.0.1", "--port", str(self.port),
-            ],
-            cwd=ROOT,
-            env={**os.environ, **environ},
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
-
-    def wait_until_ready(self, timeout: float = 20) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"functions-framework exited: {self.output()}")
-            try:
-                urllib.request.urlopen(self.url, timeout=1)
-            except urllib.error.HTTPError:
-                return  # it answers (a GET is not a CloudEvent)
-            except OSError:
-                time.sleep(0.1)
-                continue
-            return
-        raise RuntimeError(f"functions-framework did not start: {self.output()}")
-
-    def post(self, headers: dict[str, str], body: bytes, timeout: float = 60) -> int:
-        request = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
-        try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                status: int = response.status
-                return status
-        except urllib.error.HTTPError as error:
-            return error.code
-
-    def output(self) -> str:
-        self._log.flush()
-        return self.log_path.read_text(errors="replace")
-
-    def log_records(self) -> list[dict[str, Any]]:
-        return [json.loads(line) for line in self.output().splitlines() if line.startswith('{"')]
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._log.close()
-
-
 @pytest.fixture
-def serve_function(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], ServedFunction]]:
-    started: list[ServedFunction] = []
+def serve_function(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], FunctionProcess]]:
+    """The function served by functions-framework as its own process (as Cloud Run runs it)."""
+    started: list[FunctionProcess] = []
 
-    def serve(environ: dict[str, str]) -> ServedFunction:
-        served = ServedFunction(environ, tmp_path / f"function-{len(started)}.log")
+    def serve(environ: dict[str, str]) -> FunctionProcess:
+        served = FunctionProcess(environ, tmp_path / f"function-{len(started)}.log")
         started.append(served)
-        served.wait_until_ready()
+        served.start()
         return served
 
     yield serve
@@ -217,4 +145,4 @@ def serve_function(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], Served
         served.stop()
 
 
-__all__ = ["FINALIZED", "Buckets", "Delivery", "FunctionClient", "ServedFunction", "event_for"]
+__all__ = ["FINALIZED", "Buckets", "Delivery", "FunctionClient", "FunctionProcess", "event_for"]

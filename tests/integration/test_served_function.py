@@ -13,11 +13,12 @@ from google.cloud import storage
 from PIL import Image
 
 from localdev.events import binary_event
+from localdev.function import ROOT
 from localdev.gcs import FakeGcsServer
 from tests.images import encode, photo_like, psnr
-from tests.integration.conftest import ROOT, Buckets, ServedFunction, event_for
+from tests.integration.conftest import Buckets, FunctionProcess, event_for
 
-Serve = Callable[[dict[str, str]], ServedFunction]
+Serve = Callable[[dict[str, str]], FunctionProcess]
 
 
 def test_twelve_megapixel_jpeg_over_http(

@@ -1,0 +1,96 @@
+"""The function as Cloud Run runs it: ``main.py`` under the functions-framework server."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from localdev.gcs import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class FunctionProcess:
+    """``functions-framework --target process_image`` on 127.0.0.1, its output in a log file.
+
+    functions-framework serves with gunicorn (several threads), so more than one event
+    is processed at a time, as on a Cloud Run instance with concurrency > 1.
+    """
+
+    def __init__(self, environ: Mapping[str, str], log_path: Path, port: int | None = None) -> None:
+        self.environ = dict(environ)
+        self.log_path = log_path
+        self.port = port or free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def start(self, timeout: float = 30.0) -> None:
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable, "-m", "functions_framework",
+                    "--target", "process_image", "--signature-type", "cloudevent",
+                    "--source", str(ROOT / "main.py"), "--host", "127.0.0.1", "--port", str(self.port),
+                ],
+                cwd=ROOT,
+                env={**os.environ, **self.environ},
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # gunicorn's workers are stopped with it
+            )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"functions-framework exited with {self.process.returncode}: {self.output()[-2000:]}"
+                )
+            try:
+                urllib.request.urlopen(self.url, timeout=1)
+            except urllib.error.HTTPError:
+                return  # it answers (a GET is not a CloudEvent)
+            except OSError:
+                time.sleep(0.1)
+                continue
+            return
+        self.stop()
+        raise RuntimeError(f"functions-framework did not start within {timeout} s: {self.output()[-2000:]}")
+
+    def post(self, headers: dict[str, str], body: bytes, timeout: float = 60) -> int:
+        request = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                status: int = response.status
+                return status
+        except urllib.error.HTTPError as error:
+            return error.code
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def log_records(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.output().splitlines() if line.startswith('{"')]
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self.process = None

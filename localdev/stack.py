@@ -1,0 +1,292 @@
+"""The whole pipeline on one machine: Cloud Storage -> Pub/Sub -> Eventarc -> the function.
+
+``Stack`` starts, in this order, each bound to 127.0.0.1:
+
+1. the Pub/Sub emulator (``gcloud beta emulators pubsub start``) with the topic and the
+   trigger's subscription;
+2. fake-gcs-server over HTTP and HTTPS, publishing object-finalized notifications of
+   the input bucket to that topic, with both buckets;
+3. ``main.py`` under functions-framework;
+4. the local Eventarc, pulling the subscription and POSTing CloudEvents to the function;
+5. the upload page and gallery;
+
+then writes ``.local/env`` and uploads the sample images. ``stop()`` takes everything
+down again in reverse order, and is safe to call after a partial start.
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+import socket
+import time
+import urllib.error
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import trustme
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import storage
+
+from localdev.eventarc import Deliverer, LocalEventarc, RetryPolicy, Trigger
+from localdev.function import FunctionProcess
+from localdev.gcs import FakeGcsServer, Notifications, Tls
+from localdev.pubsub import PubSubEmulator, check_prerequisites, ensure_subscription, subscriber_client
+from localdev.samples import sample_files
+from localdev.settings import LocalSettings
+from localdev.web import Gallery, WebServer, create_app
+from thumbnailer.config import FAILURE_PREFIX
+
+logger = logging.getLogger(__name__)
+
+
+class PortInUse(RuntimeError):
+    pass
+
+
+def _claim_port(port: int, variable: str) -> int:
+    """The port to use: ``port`` if free (fail naming the variable if not), any free port for 0."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            raise PortInUse(
+                f"{variable}: port {port} on 127.0.0.1 is in use (another `make run`?); "
+                f"stop it, or set {variable}=0 to take any free port"
+            ) from None
+        chosen: int = sock.getsockname()[1]
+        return chosen
+
+
+@dataclass(frozen=True)
+class Paths:
+    root: Path
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def dead_letters(self) -> Path:
+        return self.root / "dead-letter"
+
+    @property
+    def gcloud_config(self) -> Path:
+        return self.root / "gcloud"
+
+    @property
+    def boto_config(self) -> Path:
+        return self.root / "boto.cfg"
+
+    @property
+    def ca_cert(self) -> Path:
+        return self.root / "tls" / "ca.pem"
+
+    @property
+    def env_file(self) -> Path:
+        return self.root / "env"
+
+
+class Stack:
+    def __init__(self, settings: LocalSettings, environ: Mapping[str, str]) -> None:
+        self.settings = settings
+        self.environ = dict(environ)
+        self.paths = Paths(settings.state_dir)
+        self.pubsub: PubSubEmulator | None = None
+        self.gcs: FakeGcsServer | None = None
+        self.function: FunctionProcess | None = None
+        self.eventarc: LocalEventarc | None = None
+        self.web: WebServer | None = None
+        self.started_in_seconds: float | None = None
+        self._stoppers: list[Callable[[], None]] = []
+
+    # -- start -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        began = time.monotonic()
+        check_prerequisites()
+        settings, paths = self.settings, self.paths
+        ports = {
+            "PUBSUB_PORT": _claim_port(settings.pubsub_port, "PUBSUB_PORT"),
+            "STORAGE_PORT": _claim_port(settings.storage_port, "STORAGE_PORT"),
+            "STORAGE_TLS_PORT": _claim_port(settings.storage_tls_port, "STORAGE_TLS_PORT"),
+            "FUNCTION_PORT": _claim_port(settings.function_port, "FUNCTION_PORT"),
+            "WEB_PORT": _claim_port(settings.web_port, "WEB_PORT"),
+        }
+        for folder in (paths.root, paths.logs, paths.dead_letters, paths.gcloud_config, paths.ca_cert.parent):
+            folder.mkdir(parents=True, exist_ok=True)
+        tls = self._write_certificate(ports["STORAGE_TLS_PORT"])
+
+        self.pubsub = PubSubEmulator(
+            paths.root / "pubsub", paths.logs / "pubsub-emulator.log", paths.gcloud_config, ports["PUBSUB_PORT"]
+        )
+        self.gcs = FakeGcsServer(
+            paths.root / "storage",
+            paths.logs / "fake-gcs-server.log",
+            ports["STORAGE_PORT"],
+            tls=tls,
+            notifications=Notifications(
+                self.pubsub.host, settings.project, settings.topic, bucket=settings.input_bucket
+            ),
+        )
+        self.function = FunctionProcess(
+            {
+                "OUTPUT_BUCKET": settings.output_bucket,
+                "STORAGE_EMULATOR_HOST": self.gcs.url,
+                "GOOGLE_CLOUD_PROJECT": settings.project,
+            },
+            paths.logs / "function.log",
+            ports["FUNCTION_PORT"],
+        )
+        # The three processes start in parallel; the JVM is the slow one.
+        with ThreadPoolExecutor(3) as pool:
+            starts = {name: pool.submit(part.start) for name, part in
+                      (("pubsub", self.pubsub), ("gcs", self.gcs), ("function", self.function))}  # fmt: skip
+        self._stoppers += [self.pubsub.stop, self.gcs.stop, self.function.stop]
+        for future in starts.values():
+            future.result()  # re-raise the first failure, after all have been registered for stopping
+
+        subscription = ensure_subscription(
+            self.pubsub.host, settings.project, settings.topic, settings.subscription, ack_deadline_seconds=60
+        )
+        for bucket in (settings.input_bucket, settings.output_bucket):
+            self.gcs.create_bucket(bucket)
+
+        deliverer = Deliverer(
+            self.function.url, RetryPolicy(scale=settings.retry_scale), paths.dead_letters, timeout_seconds=540
+        )
+        self.eventarc = LocalEventarc(
+            subscriber_client(self.pubsub.host),
+            subscription,
+            Trigger(bucket=settings.input_bucket),
+            deliverer,
+            lookup=self._full_resource,
+        )
+        self.eventarc.start()
+        self._stoppers.append(self.eventarc.stop)
+
+        gallery = Gallery(
+            self.storage_client(),
+            settings.input_bucket,
+            settings.output_bucket,
+            FAILURE_PREFIX.read(self.environ),
+            paths.dead_letters,
+        )
+        self.web = WebServer(create_app(gallery), ports["WEB_PORT"])
+        self.web.start()
+        self._stoppers.append(self.web.stop)
+
+        self._write_client_configuration()
+        self.started_in_seconds = time.monotonic() - began
+        if settings.upload_samples:
+            self.upload_samples()
+
+    def _write_certificate(self, port: int) -> Tls:
+        """A throw-away CA and a certificate for 127.0.0.1, so gsutil can verify HTTPS."""
+        ca = trustme.CA(organization_name="thumbnailer local pipeline")
+        certificate = ca.issue_cert("127.0.0.1", "localhost")
+        folder = self.paths.ca_cert.parent
+        ca.cert_pem.write_to_path(str(self.paths.ca_cert))
+        certificate.cert_chain_pems[0].write_to_path(str(folder / "cert.pem"))
+        certificate.private_key_pem.write_to_path(str(folder / "key.pem"))
+        (folder / "key.pem").chmod(0o600)
+        return Tls(port, folder / "cert.pem", folder / "key.pem")
+
+    def _full_resource(self, bucket: str, name: str, generation: str) -> dict[str, Any] | None:
+        """Eventarc's data is the whole object resource; fake-gcs-server's payload is trimmed."""
+        assert self.gcs is not None
+        try:
+            resource = self.gcs.object_resource(bucket, name, generation)
+        except (urllib.error.URLError, OSError, ValueError):
+            return None  # gone already: the notification's own payload is all there is
+        return resource if str(resource.get("generation")) == generation else None
+
+    def storage_client(self) -> storage.Client:
+        assert self.gcs is not None
+        return storage.Client(
+            project=self.settings.project,
+            credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+            client_options={"api_endpoint": self.gcs.url},
+        )
+
+    def upload_samples(self) -> None:
+        bucket = self.storage_client().bucket(self.settings.input_bucket)
+        for name, (data, content_type) in sample_files().items():
+            bucket.blob(name).upload_from_string(data, content_type=content_type)
+
+    # -- client configuration ----------------------------------------------------------
+
+    def exports(self) -> dict[str, str]:
+        assert self.gcs is not None
+        assert self.pubsub is not None
+        assert self.web is not None
+        assert self.function is not None
+        paths = self.paths
+        return {
+            "INPUT_BUCKET": self.settings.input_bucket,
+            "OUTPUT_BUCKET": self.settings.output_bucket,
+            "GOOGLE_CLOUD_PROJECT": self.settings.project,
+            # google-cloud-storage (and most other Cloud Storage clients) switch on this one.
+            "STORAGE_EMULATOR_HOST": self.gcs.url,
+            "PUBSUB_EMULATOR_HOST": self.pubsub.host,
+            "PUBSUB_PROJECT_ID": self.settings.project,
+            # gsutil: the emulator's HTTPS port, no credentials (see boto.cfg).
+            "BOTO_CONFIG": str(paths.boto_config),
+            # gcloud: a configuration of its own, so the user's is never touched.
+            "CLOUDSDK_CONFIG": str(paths.gcloud_config),
+            "CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE": str(paths.ca_cert),
+            "THUMBNAILER_WEB_URL": self.web.url,
+            "THUMBNAILER_FUNCTION_URL": self.function.url,
+        }
+
+    def _write_client_configuration(self) -> None:
+        assert self.gcs is not None
+        assert self.gcs.tls is not None
+        paths, settings = self.paths, self.settings
+        paths.boto_config.write_text(
+            "# gsutil against the local Cloud Storage emulator (written by `make run`).\n"
+            "[Credentials]\n"
+            "gs_json_host = 127.0.0.1\n"
+            f"gs_json_port = {self.gcs.tls.port}\n"
+            "[Boto]\n"
+            "https_validate_certificates = True\n"
+            f"ca_certificates_file = {paths.ca_cert}\n"
+            "[GSUtil]\n"
+            f"default_project_id = {settings.project}\n"
+            "parallel_composite_upload_threshold = 0\n"
+            "check_hashes = never\n",
+            encoding="utf-8",
+        )
+        configurations = paths.gcloud_config / "configurations"
+        configurations.mkdir(parents=True, exist_ok=True)
+        (paths.gcloud_config / "active_config").write_text("default", encoding="utf-8")
+        (configurations / "config_default").write_text(
+            "[core]\n"
+            f"project = {settings.project}\n"
+            "disable_usage_reporting = true\n"
+            "[auth]\n"
+            "disable_credentials = true\n"
+            "[component_manager]\n"
+            "disable_update_check = true\n"
+            "[api_endpoint_overrides]\n"
+            f"storage = {self.gcs.url}/storage/v1/\n",
+            encoding="utf-8",
+        )
+        lines = ["# Written by `make run`: point gsutil, gcloud and Cloud Storage clients at the local pipeline."]
+        lines += [f"export {name}={shlex.quote(value)}" for name, value in self.exports().items()]
+        paths.env_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    # -- stop --------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        while self._stoppers:
+            stop = self._stoppers.pop()
+            try:
+                stop()
+            except Exception:
+                logger.exception("stopping a part of the local pipeline failed")
+        if self.paths.env_file.exists():
+            self.paths.env_file.unlink()  # it would point at servers that are gone
