@@ -249,6 +249,9 @@ class LocalEventarc:
         self.lookup = lookup
         self.max_in_flight = max_in_flight
         self._future: Any = None
+        self._in_flight = 0
+        self._idle = threading.Condition()
+        self._handed_back: list[str] = []  # ack ids of messages left for redelivery
 
     def start(self) -> None:
         policy = self.deliverer.policy
@@ -264,14 +267,39 @@ class LocalEventarc:
 
     def stop(self, timeout: float = 10.0) -> None:
         self.deliverer.stopping.set()
+        with self._idle:
+            self._idle.wait_for(lambda: self._in_flight == 0, timeout=timeout)
         if self._future is not None:
             self._future.cancel()
             with contextlib.suppress(Exception):
                 self._future.result(timeout=timeout)
             self._future = None
+        if self._handed_back:
+            # The client's own nack is queued and dies with the stream; without this the
+            # messages would stay invisible until their (extended) lease ran out.
+            self.subscriber.modify_ack_deadline(
+                request={
+                    "subscription": self.subscription_path,
+                    "ack_ids": self._handed_back,
+                    "ack_deadline_seconds": 0,
+                }
+            )
         self.subscriber.close()
 
     def handle(self, message: Message) -> None:
+        with self._idle:
+            self._in_flight += 1
+        try:
+            self._handle(message)
+        finally:
+            with self._idle:
+                self._in_flight -= 1
+                self._idle.notify_all()
+
+    def _handle(self, message: Message) -> None:
+        if self.deliverer.stopping.is_set():
+            self._hand_back(message)
+            return
         notification = Notification(
             message.message_id, dict(message.attributes), message.data, message.publish_time.isoformat()
         )
@@ -288,9 +316,15 @@ class LocalEventarc:
             return
         result = self.deliverer.deliver(event)
         if result.aborted:
-            message.nack()
+            self._hand_back(message)
         else:
             message.ack()
+
+    def _hand_back(self, message: Message) -> None:
+        # Not message.nack(): the emulator would redeliver at once to this very stream,
+        # which is closing, and the copy would sit out its lease. stop() returns it.
+        with self._idle:
+            self._handed_back.append(message.ack_id)
 
     def _keep_unusable(self, notification: Notification, reason: str) -> None:
         folder = self.deliverer.dead_letter_dir

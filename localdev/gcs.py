@@ -123,7 +123,12 @@ class FakeGcsServer:
             environ["PUBSUB_EMULATOR_HOST"] = self.notifications.pubsub_host
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
-                self._command(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=environ
+                self._command(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=environ,
+                start_new_session=True,  # Ctrl-C reaches us only; we stop it in order
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -13,7 +13,7 @@ import math
 from PIL import Image, ImageDraw, ImageFilter
 
 
-def _landscape(width: int, height: int) -> Image.Image:
+def landscape(width: int, height: int) -> Image.Image:
     """Sky gradient, a sun, layered hills and some texture: photo-like, not noise."""
     image = Image.new("RGB", (width, height))
     draw = ImageDraw.Draw(image)
@@ -42,9 +42,9 @@ def _encode(image: Image.Image, kind: str, **options: object) -> bytes:
 
 def sample_files() -> dict[str, tuple[bytes, str]]:
     """Object name -> (bytes, content type)."""
-    landscape = _landscape(1600, 1000)
+    scene = landscape(1600, 1000)
     # Stored sideways, displayed upright: orientation 6 means "rotate 90° clockwise to view".
-    sideways = _landscape(900, 1400).transpose(Image.Transpose.ROTATE_90)
+    sideways = landscape(900, 1400).transpose(Image.Transpose.ROTATE_90)
     exif = Image.Exif()
     exif[0x0112] = 6
     logo = Image.new("RGBA", (800, 600), (0, 0, 0, 0))
@@ -52,7 +52,7 @@ def sample_files() -> dict[str, tuple[bytes, str]]:
     draw.ellipse([100, 50, 700, 550], fill=(220, 60, 60, 255), outline=(255, 255, 255, 255), width=12)
     draw.rectangle([300, 250, 500, 350], fill=(255, 255, 255, 200))
     return {
-        "samples/landscape.jpg": (_encode(landscape, "JPEG", quality=90), "image/jpeg"),
+        "samples/landscape.jpg": (_encode(scene, "JPEG", quality=90), "image/jpeg"),
         "samples/portrait-exif-rotated.jpg": (_encode(sideways, "JPEG", quality=90, exif=exif), "image/jpeg"),
         "samples/transparent-logo.png": (_encode(logo, "PNG"), "image/png"),
         "samples/not-an-image.jpg": (b"This is a text file with a .jpg name.\n", "image/jpeg"),
