@@ -34,7 +34,7 @@ class ExitStatus(enum.IntEnum):
 class ConsoleFormatter(logging.Formatter):
     """``12:00:01 eventarc  delivered  object=a.jpg attempts=1``: the fields a person watches."""
 
-    FIELDS = ("object", "generation", "attempts", "status", "retry_in_s", "reason", "record", "via")
+    FIELDS = ("object", "generation", "outcome", "attempts", "status", "retry_in_s", "reason", "record", "via")
 
     def format(self, record: logging.LogRecord) -> str:
         fields = " ".join(f"{key}={getattr(record, key)}" for key in self.FIELDS if hasattr(record, key))
@@ -112,7 +112,10 @@ def run(environ: dict[str, str]) -> ExitStatus:
         return ExitStatus.START_FAILED
     if not stopping.is_set():
         _announce(stack)
-        stopping.wait()
+        # Wake up now and then: the kernel may deliver Ctrl-C to any of our threads, and
+        # then an untimed wait in the main thread would never see the handler run.
+        while not stopping.wait(0.2):
+            pass
     logger.info("stopping")
     stack.stop()
     logger.info("stopped; nothing is left listening")

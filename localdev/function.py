@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -17,6 +19,7 @@ from typing import Any
 from localdev.gcs import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
+logger = logging.getLogger(__name__)
 
 
 class FunctionProcess:
@@ -94,3 +97,49 @@ class FunctionProcess:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         self.process = None
+
+
+class OutcomeEcho:
+    """Follows the function's JSON log and repeats each event's outcome on the console.
+
+    The full lines stay in the log file; a person running ``make run`` sees one short
+    line per event (``created``, ``failed`` with its reason, ...).
+    """
+
+    def __init__(self, log_path: Path) -> None:
+        self.log_path = log_path
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._follow, name="function-log", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=5)
+
+    def _follow(self) -> None:
+        with self.log_path.open("r", encoding="utf-8", errors="replace") as log:
+            log.seek(0, os.SEEK_END)
+            pending = ""
+            while not self._stopping.is_set():
+                chunk = log.readline()
+                if not chunk:
+                    self._stopping.wait(0.1)
+                    continue
+                pending += chunk
+                if pending.endswith("\n"):
+                    self._echo(pending)
+                    pending = ""
+
+    @staticmethod
+    def _echo(line: str) -> None:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            return
+        if not isinstance(record, dict) or "outcome" not in record:
+            return
+        fields = {key: record[key] for key in ("object", "generation", "outcome", "reason") if key in record}
+        level = logging.WARNING if record["outcome"] in {"failed", "retry"} else logging.INFO
+        logger.log(level, record.get("message", "event"), extra=fields)

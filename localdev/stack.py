@@ -32,7 +32,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
 from localdev.eventarc import Deliverer, LocalEventarc, RetryPolicy, Trigger
-from localdev.function import FunctionProcess
+from localdev.function import FunctionProcess, OutcomeEcho
 from localdev.gcs import FakeGcsServer, Notifications, Tls
 from localdev.pubsub import PubSubEmulator, check_prerequisites, ensure_subscription, subscriber_client
 from localdev.samples import sample_files
@@ -167,6 +167,9 @@ class Stack:
         )
         self.eventarc.start()
         self._stoppers.append(self.eventarc.stop)
+        echo = OutcomeEcho(self.function.log_path)
+        echo.start()
+        self._stoppers.append(echo.stop)
 
         gallery = Gallery(
             self.storage_client(),
