@@ -17,7 +17,6 @@ so stopping this process loses nothing: the emulator redelivers what was in flig
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import threading
@@ -29,10 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from google.cloud import pubsub_v1
+from google.api_core import exceptions
 from google.cloud.pubsub_v1.subscriber.client import Client as SubscriberClient
-from google.cloud.pubsub_v1.subscriber.message import Message
-from google.cloud.pubsub_v1.subscriber.scheduler import ThreadScheduler
 
 from localdev.events import FINALIZED, binary_event, storage_object_data
 
@@ -229,8 +226,13 @@ class LocalEventarc:
 
     Up to ``max_in_flight`` events are delivered at once (the function serves several
     requests concurrently, as a Cloud Run instance does). A message is acknowledged
-    only after its event was delivered or dead-lettered; the client library extends its
-    lease meanwhile, for up to the retry window.
+    only after its event was delivered or dead-lettered; until then its lease is
+    extended every ``ack_deadline_seconds / 3``. On ``stop()`` the messages still being
+    retried are handed back (ack deadline 0), so the next run redelivers them.
+
+    Unary pull, acknowledge and modify-ack-deadline calls, rather than the client's
+    streaming pull: every lease change is then ours, and a message handed back at stop
+    cannot be re-leased behind our back by a closing stream.
     """
 
     def __init__(
@@ -241,6 +243,7 @@ class LocalEventarc:
         deliverer: Deliverer,
         lookup: ResourceLookup | None = None,
         max_in_flight: int = 8,
+        ack_deadline_seconds: int = 60,
     ) -> None:
         self.subscriber = subscriber
         self.subscription_path = subscription_path
@@ -248,83 +251,119 @@ class LocalEventarc:
         self.deliverer = deliverer
         self.lookup = lookup
         self.max_in_flight = max_in_flight
-        self._future: Any = None
-        self._in_flight = 0
-        self._idle = threading.Condition()
-        self._handed_back: list[str] = []  # ack ids of messages left for redelivery
+        self.ack_deadline_seconds = ack_deadline_seconds
+        self._leased: set[str] = set()  # ack ids being handled
+        self._handed_back: list[str] = []
+        self._lock = threading.Condition()
+        self._pool = ThreadPoolExecutor(max_in_flight, thread_name_prefix="eventarc")
+        self._threads = [
+            threading.Thread(target=self._pull_loop, name="eventarc-pull", daemon=True),
+            threading.Thread(target=self._lease_loop, name="eventarc-lease", daemon=True),
+        ]
+
+    @property
+    def _stopping(self) -> threading.Event:
+        return self.deliverer.stopping
 
     def start(self) -> None:
-        policy = self.deliverer.policy
-        lease = policy.window_seconds * policy.scale + 2 * self.deliverer.timeout_seconds
-        self._future = self.subscriber.subscribe(
-            self.subscription_path,
-            self.handle,
-            flow_control=pubsub_v1.types.FlowControl(
-                max_messages=self.max_in_flight, max_lease_duration=max(lease, 600)
-            ),
-            scheduler=ThreadScheduler(ThreadPoolExecutor(self.max_in_flight, thread_name_prefix="eventarc")),
-        )
+        for thread in self._threads:
+            thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        self.deliverer.stopping.set()
-        with self._idle:
-            self._idle.wait_for(lambda: self._in_flight == 0, timeout=timeout)
-        if self._future is not None:
-            self._future.cancel()
-            with contextlib.suppress(Exception):
-                self._future.result(timeout=timeout)
-            self._future = None
-        if self._handed_back:
-            # The client's own nack is queued and dies with the stream; without this the
-            # messages would stay invisible until their (extended) lease ran out.
-            self.subscriber.modify_ack_deadline(
-                request={
-                    "subscription": self.subscription_path,
-                    "ack_ids": self._handed_back,
-                    "ack_deadline_seconds": 0,
-                }
-            )
+        self._stopping.set()
+        for thread in self._threads:
+            thread.join(timeout=timeout)
+        self._pool.shutdown(wait=True, cancel_futures=False)
+        with self._lock:
+            handed_back, self._handed_back = self._handed_back, []
+        if handed_back:
+            self._modify_deadline(handed_back, 0)
         self.subscriber.close()
 
-    def handle(self, message: Message) -> None:
-        with self._idle:
-            self._in_flight += 1
-        try:
-            self._handle(message)
-        finally:
-            with self._idle:
-                self._in_flight -= 1
-                self._idle.notify_all()
+    def _pull_loop(self) -> None:
+        while not self._stopping.is_set():
+            with self._lock:
+                free = self.max_in_flight - len(self._leased)
+                if free <= 0:
+                    self._lock.wait(0.2)
+                    continue
+            try:
+                response = self.subscriber.pull(
+                    request={"subscription": self.subscription_path, "max_messages": free}, timeout=2.0
+                )
+            except exceptions.DeadlineExceeded:
+                continue
+            except exceptions.GoogleAPICallError as error:
+                logger.warning("pulling the subscription failed; retrying", extra={"reason": str(error)})
+                self._stopping.wait(1.0)
+                continue
+            for received in response.received_messages:
+                if self._stopping.is_set():
+                    self._hand_back(received.ack_id)
+                    continue
+                with self._lock:
+                    self._leased.add(received.ack_id)
+                self._pool.submit(self._handle_received, received)
 
-    def _handle(self, message: Message) -> None:
-        if self.deliverer.stopping.is_set():
-            self._hand_back(message)
-            return
+    def _lease_loop(self) -> None:
+        while not self._stopping.wait(self.ack_deadline_seconds / 3):
+            with self._lock:
+                leased = list(self._leased)
+            if leased:
+                self._modify_deadline(leased, self.ack_deadline_seconds)
+
+    def _modify_deadline(self, ack_ids: list[str], seconds: int) -> None:
+        try:
+            self.subscriber.modify_ack_deadline(
+                request={"subscription": self.subscription_path, "ack_ids": ack_ids, "ack_deadline_seconds": seconds}
+            )
+        except exceptions.GoogleAPICallError as error:
+            logger.warning("changing ack deadlines failed", extra={"reason": str(error)})
+
+    def _handle_received(self, received: Any) -> None:
+        ack_id = received.ack_id
+        message = received.message
         notification = Notification(
-            message.message_id, dict(message.attributes), message.data, message.publish_time.isoformat()
+            message.message_id, dict(message.attributes), bytes(message.data), message.publish_time.isoformat()
         )
+        try:
+            acknowledge: bool | None = self.handle(notification)
+        except Exception:
+            # A bug of ours: let the lease run out (redelivery in a minute), not a hot loop.
+            logger.exception("handling a notification failed", extra={"event_id": message.message_id})
+            acknowledge = None
+        with self._lock:
+            self._leased.discard(ack_id)
+            self._lock.notify_all()
+        if acknowledge is None:
+            return
+        if acknowledge:
+            try:
+                self.subscriber.acknowledge(request={"subscription": self.subscription_path, "ack_ids": [ack_id]})
+            except exceptions.GoogleAPICallError as error:
+                # Not acknowledged: Pub/Sub redelivers it, and the function copes with duplicates.
+                logger.warning("acknowledging failed", extra={"event_id": message.message_id, "reason": str(error)})
+        else:
+            self._hand_back(ack_id)
+
+    def _hand_back(self, ack_id: str) -> None:
+        with self._lock:
+            self._handed_back.append(ack_id)
+        if not self._stopping.is_set():
+            self._modify_deadline([ack_id], 0)
+
+    def handle(self, notification: Notification) -> bool:
+        """Deliver one notification; True when it is done with (delivered, dead-lettered or unusable)."""
         try:
             event = to_cloud_event(notification, self.lookup)
         except ValueError as error:
             # Nothing could ever deliver it: keep it for inspection, and do not redeliver.
             self._keep_unusable(notification, str(error))
-            message.ack()
-            return
+            return True
         if not self.trigger.matches(event):
             logger.debug("no trigger matches", extra={"event_id": event.id, **_where(event)})
-            message.ack()
-            return
-        result = self.deliverer.deliver(event)
-        if result.aborted:
-            self._hand_back(message)
-        else:
-            message.ack()
-
-    def _hand_back(self, message: Message) -> None:
-        # Not message.nack(): the emulator would redeliver at once to this very stream,
-        # which is closing, and the copy would sit out its lease. stop() returns it.
-        with self._idle:
-            self._handed_back.append(message.ack_id)
+            return True
+        return not self.deliverer.deliver(event).aborted
 
     def _keep_unusable(self, notification: Notification, reason: str) -> None:
         folder = self.deliverer.dead_letter_dir
