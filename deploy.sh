@@ -1,0 +1,331 @@
+#!/usr/bin/env bash
+# Provision and deploy the thumbnail pipeline to Google Cloud, idempotently; or tear it down.
+# Run `./deploy.sh --help` for every option.
+set -euo pipefail
+
+readonly FUNCTION_VARIABLES=(
+  OUTPUT_PREFIX THUMBNAIL_SIZES THUMBNAIL_MODE THUMBNAIL_FORMAT THUMBNAIL_QUALITY THUMBNAIL_BACKGROUND
+  THUMBNAIL_CACHE_CONTROL MAX_INPUT_BYTES MAX_INPUT_PIXELS FAILURE_PREFIX STORAGE_RETRY_SECONDS
+  STORAGE_TIMEOUT_SECONDS LOG_LEVEL
+)
+readonly APIS=(
+  cloudfunctions.googleapis.com run.googleapis.com cloudbuild.googleapis.com artifactregistry.googleapis.com
+  eventarc.googleapis.com pubsub.googleapis.com storage.googleapis.com logging.googleapis.com
+)
+SOURCE_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+readonly SOURCE_DIR
+
+usage() {
+  cat <<'EOF'
+Usage: ./deploy.sh --project ID [options]            deploy (safe to re-run)
+       ./deploy.sh --project ID --teardown [options]  remove what deploy created
+
+Every option can also be given as the environment variable in brackets; a flag wins.
+
+  --project ID            Google Cloud project id [PROJECT_ID, else GOOGLE_CLOUD_PROJECT]; required
+  --region REGION         region of the function, its trigger and the buckets [REGION] (us-central1)
+  --input-bucket NAME     bucket whose uploads are thumbnailed [INPUT_BUCKET] (PROJECT-thumbnailer-input)
+  --output-bucket NAME    bucket the thumbnails go to [OUTPUT_BUCKET] (PROJECT-thumbnailer-output)
+  --function NAME         function name [FUNCTION_NAME] (image-processor)
+  --memory SIZE           memory per instance, e.g. 256Mi, 1Gi [MEMORY] (256Mi)
+  --cpu N                 vCPUs per instance, e.g. 1, 0.5; empty: gcloud's default for the memory [CPU] ()
+  --timeout SECONDS       per-event timeout, 1-540 [TIMEOUT] (120)
+  --concurrency N         events one instance handles at once, 1-1000; >1 needs --cpu >= 1 [CONCURRENCY] (1)
+  --max-instances N       upper bound on instances [MAX_INSTANCES] (10)
+  --retry | --no-retry    redeliver failed events for up to 24 h [RETRY=true|false] (--retry)
+  --set VAR=VALUE         a thumbnail setting for the function, repeatable; the variables
+                          OUTPUT_PREFIX THUMBNAIL_SIZES THUMBNAIL_MODE THUMBNAIL_FORMAT THUMBNAIL_QUALITY
+                          THUMBNAIL_BACKGROUND THUMBNAIL_CACHE_CONTROL MAX_INPUT_BYTES MAX_INPUT_PIXELS
+                          FAILURE_PREFIX STORAGE_RETRY_SECONDS STORAGE_TIMEOUT_SECONDS LOG_LEVEL
+                          are also taken from the environment (README lists their meaning)
+  --dry-run               print every gcloud command, one per line, and run none
+  --teardown              delete the function, its service accounts and IAM grants; buckets
+                          only with --delete-buckets, and only empty ones unless --delete-objects
+  --delete-buckets        (teardown) also delete the two buckets if they are empty
+  --delete-objects        (teardown) with --delete-buckets: delete buckets even if they hold objects
+  --yes                   (teardown) do not ask for confirmation
+  -h, --help              this text
+
+Exit status: 0 done, 1 a gcloud command failed, 2 bad usage or input (nothing was run).
+EOF
+}
+
+fail_usage() {
+  printf 'deploy.sh: %s\n' "$1" >&2
+  printf "Run './deploy.sh --help' for the options.\n" >&2
+  exit 2
+}
+
+# --- inputs -------------------------------------------------------------------------
+PROJECT="${PROJECT_ID:-${GOOGLE_CLOUD_PROJECT:-}}"
+REGION="${REGION:-us-central1}"
+INPUT="${INPUT_BUCKET:-}"
+OUTPUT="${OUTPUT_BUCKET:-}"
+FUNCTION="${FUNCTION_NAME:-image-processor}"
+MEMORY="${MEMORY:-256Mi}"
+CPU="${CPU:-}"
+TIMEOUT="${TIMEOUT:-120}"
+CONCURRENCY="${CONCURRENCY:-1}"
+MAX_INSTANCES="${MAX_INSTANCES:-10}"
+RETRY="${RETRY:-true}"
+DRY_RUN=false
+TEARDOWN=false
+DELETE_BUCKETS=false
+DELETE_OBJECTS=false
+ASSUME_YES=false
+declare -A SETTINGS=()
+for variable in "${FUNCTION_VARIABLES[@]}"; do
+  if [[ -n "${!variable:-}" ]]; then SETTINGS[$variable]="${!variable}"; fi
+done
+
+value_of() {  # value_of FLAG "$@": the argument after FLAG, or a usage error
+  [[ $# -ge 2 && -n "$2" ]] || fail_usage "$1 needs a value"
+  printf '%s' "$2"
+}
+
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --project) PROJECT="$(value_of "$@")"; shift 2 ;;
+    --region) REGION="$(value_of "$@")"; shift 2 ;;
+    --input-bucket) INPUT="$(value_of "$@")"; shift 2 ;;
+    --output-bucket) OUTPUT="$(value_of "$@")"; shift 2 ;;
+    --function) FUNCTION="$(value_of "$@")"; shift 2 ;;
+    --memory) MEMORY="$(value_of "$@")"; shift 2 ;;
+    --cpu) CPU="$(value_of "$@")"; shift 2 ;;
+    --timeout) TIMEOUT="$(value_of "$@")"; shift 2 ;;
+    --concurrency) CONCURRENCY="$(value_of "$@")"; shift 2 ;;
+    --max-instances) MAX_INSTANCES="$(value_of "$@")"; shift 2 ;;
+    --retry) RETRY=true; shift ;;
+    --no-retry) RETRY=false; shift ;;
+    --set)
+      pair="$(value_of "$@")"
+      name="${pair%%=*}"
+      [[ "$pair" == *=* ]] || fail_usage "--set takes VAR=VALUE, got '$pair'"
+      [[ " ${FUNCTION_VARIABLES[*]} " == *" $name "* ]] || fail_usage "--set: unknown setting '$name'"
+      SETTINGS[$name]="${pair#*=}"
+      shift 2 ;;
+    --dry-run) DRY_RUN=true; shift ;;
+    --teardown) TEARDOWN=true; shift ;;
+    --delete-buckets) DELETE_BUCKETS=true; shift ;;
+    --delete-objects) DELETE_OBJECTS=true; shift ;;
+    --yes|-y) ASSUME_YES=true; shift ;;
+    -h|--help) usage; exit 0 ;;
+    *) fail_usage "unknown argument '$1'" ;;
+  esac
+done
+
+INPUT="${INPUT:-${PROJECT}-thumbnailer-input}"
+OUTPUT="${OUTPUT:-${PROJECT}-thumbnailer-output}"
+
+# --- validation: all of it before any cloud call ------------------------------------------
+[[ -n "$PROJECT" ]] || fail_usage "the project is required: --project ID (or PROJECT_ID)"
+[[ "$PROJECT" =~ ^[a-z][a-z0-9-]{4,28}[a-z0-9]$ ]] \
+  || fail_usage "--project '$PROJECT' is not a project id (6-30 lower-case letters, digits, hyphens)"
+[[ "$REGION" =~ ^[a-z]+-[a-z]+[0-9]+$ ]] || fail_usage "--region '$REGION' is not a region such as us-central1"
+for bucket in "$INPUT" "$OUTPUT"; do
+  [[ "$bucket" =~ ^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$ && "$bucket" != *..* ]] \
+    || fail_usage "'$bucket' is not a bucket name (3-63 lower-case letters, digits, -, _ and ., no gs://)"
+done
+[[ "$INPUT" != "$OUTPUT" ]] || fail_usage "the input and output buckets must differ"
+[[ "$FUNCTION" =~ ^[a-z][a-z0-9-]{0,48}[a-z0-9]$ ]] \
+  || fail_usage "--function '$FUNCTION' is not a function name (lower-case letters, digits, hyphens; up to 50)"
+[[ "$MEMORY" =~ ^[1-9][0-9]*(Mi|Gi)$ ]] || fail_usage "--memory '$MEMORY' is not a size such as 256Mi or 1Gi"
+[[ -z "$CPU" || "$CPU" =~ ^([1-9][0-9]*|0\.[0-9]+|[1-9][0-9]*\.[0-9]+)$ ]] \
+  || fail_usage "--cpu '$CPU' is not a number of vCPUs such as 1 or 0.5"
+is_int_in() { [[ "$1" =~ ^[1-9][0-9]*$ ]] && (("$1" >= $2 && "$1" <= $3)); }
+is_int_in "$TIMEOUT" 1 540 || fail_usage "--timeout '$TIMEOUT' is not a whole number of seconds in 1..540"
+is_int_in "$CONCURRENCY" 1 1000 || fail_usage "--concurrency '$CONCURRENCY' is not a whole number in 1..1000"
+is_int_in "$MAX_INSTANCES" 1 1000 || fail_usage "--max-instances '$MAX_INSTANCES' is not a whole number in 1..1000"
+if ((CONCURRENCY > 1)); then
+  if [[ -z "$CPU" ]] || ! awk -v cpu="$CPU" 'BEGIN { exit !(cpu >= 1) }'; then
+    fail_usage "--concurrency $CONCURRENCY needs --cpu 1 or more (Cloud Run serves concurrent requests only then)"
+  fi
+fi
+[[ "$RETRY" == true || "$RETRY" == false ]] || fail_usage "RETRY must be true or false, not '$RETRY'"
+
+# The function checks its settings at cold start; check them here too, with the same code,
+# so a typo stops the deploy instead of a crash-looping revision.
+check_function_settings() {
+  local python=""
+  for candidate in "$SOURCE_DIR/.venv/bin/python" python3; do
+    if "$candidate" -c 'import PIL' >/dev/null 2>&1; then python="$candidate"; break; fi
+  done
+  if [[ -z "$python" ]]; then
+    printf 'deploy.sh: note: no Python with Pillow here, so thumbnail settings are checked at cold start only\n' >&2
+    return 0
+  fi
+  local -a environment=("OUTPUT_BUCKET=$OUTPUT")
+  for name in "${!SETTINGS[@]}"; do environment+=("$name=${SETTINGS[$name]}"); done
+  local message
+  if ! message="$(cd "$SOURCE_DIR" && env -i PATH="$PATH" "${environment[@]}" "$python" -c '
+import os, sys
+from thumbnailer.config import ConfigError, Settings
+try:
+    Settings.from_environ(os.environ)
+except ConfigError as error:
+    sys.exit(str(error))
+' 2>&1)"; then
+    fail_usage "bad thumbnail setting: $message"
+  fi
+}
+check_function_settings
+
+RUN_SA="${FUNCTION:0:26}-run"
+TRIGGER_SA="${FUNCTION:0:22}-trigger"
+RUN_SA_EMAIL="$RUN_SA@$PROJECT.iam.gserviceaccount.com"
+TRIGGER_SA_EMAIL="$TRIGGER_SA@$PROJECT.iam.gserviceaccount.com"
+
+# --- running gcloud ------------------------------------------------------------------------
+say() { printf '==> %s\n' "$*" >&2; }
+
+# gcloud ARGS...: run it (or, with --dry-run, print it shell-quoted and run nothing).
+gcloud_run() {
+  if [[ "$DRY_RUN" == true ]]; then
+    local quoted
+    printf -v quoted '%q ' gcloud "$@"
+    printf '%s\n' "${quoted% }"
+    return 0
+  fi
+  command gcloud "$@"
+}
+
+# exists ARGS...: whether a describe command finds the resource (a dry run assumes not).
+exists() {
+  if [[ "$DRY_RUN" == true ]]; then
+    gcloud_run "$@"
+    return 1
+  fi
+  command gcloud "$@" >/dev/null 2>&1
+}
+
+# --- deploy --------------------------------------------------------------------------------
+deploy() {
+  say "Enabling APIs in $PROJECT"
+  gcloud_run services enable "${APIS[@]}" --project="$PROJECT" --quiet
+
+  for bucket in "$INPUT" "$OUTPUT"; do
+    if exists storage buckets describe "gs://$bucket" --project="$PROJECT" --format='value(name)'; then
+      say "Bucket gs://$bucket exists"
+    else
+      say "Creating bucket gs://$bucket in $REGION"
+      gcloud_run storage buckets create "gs://$bucket" --project="$PROJECT" --location="$REGION" \
+        --uniform-bucket-level-access --public-access-prevention
+    fi
+  done
+
+  local account
+  for account in "$RUN_SA:thumbnailer runtime ($FUNCTION)" "$TRIGGER_SA:thumbnailer trigger ($FUNCTION)"; do
+    local id="${account%%:*}"
+    if exists iam service-accounts describe "$id@$PROJECT.iam.gserviceaccount.com" --project="$PROJECT"; then
+      say "Service account $id exists"
+    else
+      say "Creating service account $id"
+      gcloud_run iam service-accounts create "$id" --project="$PROJECT" --display-name="${account#*:}"
+    fi
+  done
+
+  say "Granting the runtime account read on gs://$INPUT and object use on gs://$OUTPUT"
+  gcloud_run storage buckets add-iam-policy-binding "gs://$INPUT" --project="$PROJECT" \
+    --member="serviceAccount:$RUN_SA_EMAIL" --role=roles/storage.objectViewer --quiet
+  # objectUser, not objectCreator: writes are conditional on what exists (get), and a new
+  # upload under the same name replaces its thumbnail (an overwrite needs delete).
+  gcloud_run storage buckets add-iam-policy-binding "gs://$OUTPUT" --project="$PROJECT" \
+    --member="serviceAccount:$RUN_SA_EMAIL" --role=roles/storage.objectUser --quiet
+
+  say "Granting the trigger account the Eventarc event receiver role"
+  gcloud_run projects add-iam-policy-binding "$PROJECT" --member="serviceAccount:$TRIGGER_SA_EMAIL" \
+    --role=roles/eventarc.eventReceiver --condition=None --quiet
+
+  say "Letting Cloud Storage publish notifications to Pub/Sub"
+  local agent
+  if [[ "$DRY_RUN" == true ]]; then
+    gcloud_run storage service-agent --project="$PROJECT"
+    agent="service-PROJECT_NUMBER@gs-project-accounts.iam.gserviceaccount.com"
+  else
+    agent="$(command gcloud storage service-agent --project="$PROJECT")"
+  fi
+  gcloud_run projects add-iam-policy-binding "$PROJECT" --member="serviceAccount:$agent" \
+    --role=roles/pubsub.publisher --condition=None --quiet
+
+  say "Deploying $FUNCTION (python313, trigger: uploads to gs://$INPUT)"
+  local variables="OUTPUT_BUCKET=$OUTPUT" name
+  for name in $(printf '%s\n' "${!SETTINGS[@]}" | sort); do
+    variables+="@${name}=${SETTINGS[$name]}"
+  done
+  local -a resources=(--memory="$MEMORY" --timeout="${TIMEOUT}s" --concurrency="$CONCURRENCY"
+    --max-instances="$MAX_INSTANCES")
+  [[ -z "$CPU" ]] || resources+=(--cpu="$CPU")
+  local retry=--retry
+  [[ "$RETRY" == true ]] || retry=--no-retry
+  # One trigger form only (--trigger-bucket); "@" separates the variables because values
+  # such as THUMBNAIL_SIZES=200x200,64x64 contain commas (gcloud's ^DELIM^ syntax).
+  gcloud_run functions deploy "$FUNCTION" --gen2 --project="$PROJECT" --region="$REGION" --runtime=python313 \
+    --source="$SOURCE_DIR" --entry-point=process_image --trigger-bucket="$INPUT" \
+    --service-account="$RUN_SA_EMAIL" --trigger-service-account="$TRIGGER_SA_EMAIL" "$retry" \
+    --no-allow-unauthenticated --ingress-settings=internal-only "${resources[@]}" \
+    --set-env-vars="^@^$variables" --quiet
+
+  say "Letting the trigger account invoke $FUNCTION (and nothing else)"
+  gcloud_run functions add-invoker-policy-binding "$FUNCTION" --project="$PROJECT" --region="$REGION" \
+    --member="serviceAccount:$TRIGGER_SA_EMAIL"
+
+  if [[ "$DRY_RUN" == false ]]; then
+    cat >&2 <<EOF
+
+Deployed. Try it:
+  gsutil cp photo.jpg gs://$INPUT/
+  gsutil ls gs://$OUTPUT/
+Logs:
+  gcloud functions logs read $FUNCTION --project=$PROJECT --region=$REGION --gen2 --limit=50
+  (or Logs Explorer: resource.type="cloud_run_revision" resource.labels.service_name="$FUNCTION")
+EOF
+  fi
+}
+
+# --- teardown --------------------------------------------------------------------------------
+teardown() {
+  if [[ "$ASSUME_YES" == false && "$DRY_RUN" == false ]]; then
+    local what="function $FUNCTION, service accounts $RUN_SA and $TRIGGER_SA and their project grants"
+    [[ "$DELETE_BUCKETS" == false ]] || what+=", buckets gs://$INPUT and gs://$OUTPUT"
+    printf 'Delete %s in %s? [y/N] ' "$what" "$PROJECT" >&2
+    local answer=""
+    read -r answer || true
+    [[ "$answer" == y || "$answer" == Y || "$answer" == yes ]] || { say "Nothing deleted"; exit 0; }
+  fi
+  if exists functions describe "$FUNCTION" --project="$PROJECT" --region="$REGION"; then
+    gcloud_run functions delete "$FUNCTION" --project="$PROJECT" --region="$REGION" --quiet
+  else
+    say "No function $FUNCTION"
+  fi
+  gcloud_run projects remove-iam-policy-binding "$PROJECT" --member="serviceAccount:$TRIGGER_SA_EMAIL" \
+    --role=roles/eventarc.eventReceiver --condition=None --quiet || true
+  local id
+  for id in "$RUN_SA" "$TRIGGER_SA"; do
+    if exists iam service-accounts describe "$id@$PROJECT.iam.gserviceaccount.com" --project="$PROJECT"; then
+      gcloud_run iam service-accounts delete "$id@$PROJECT.iam.gserviceaccount.com" --project="$PROJECT" --quiet
+    else
+      say "No service account $id"
+    fi
+  done
+  # The Cloud Storage service agent keeps roles/pubsub.publisher: other notifications in
+  # the project may rely on it.
+  [[ "$DELETE_BUCKETS" == true ]] || { say "Buckets kept (--delete-buckets removes empty ones)"; return 0; }
+  local bucket
+  for bucket in "$INPUT" "$OUTPUT"; do
+    if ! exists storage buckets describe "gs://$bucket" --project="$PROJECT" --format='value(name)' \
+      && [[ "$DRY_RUN" == false ]]; then
+      say "No bucket gs://$bucket"
+      continue
+    fi
+    if [[ "$DELETE_OBJECTS" == true ]]; then
+      gcloud_run storage rm --recursive "gs://$bucket" --project="$PROJECT" --quiet
+    elif [[ "$DRY_RUN" == false && -n "$(command gcloud storage ls "gs://$bucket" --project="$PROJECT" | head -1)" ]]; then
+      say "Bucket gs://$bucket still holds objects: kept (--delete-objects deletes them too)"
+      continue
+    else
+      gcloud_run storage buckets delete "gs://$bucket" --project="$PROJECT" --quiet
+    fi
+  done
+}
+
+if [[ "$TEARDOWN" == true ]]; then teardown; else deploy; fi
