@@ -10,19 +10,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from thumbnailer.config import Variable, parse_bucket
+from thumbnailer.config import Variable, parse_bucket, parse_int_in
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _parse_port(text: str) -> int:
-    try:
-        port = int(text)
-    except ValueError:
-        raise ValueError(f"{text!r} is not a port number") from None
-    if not 0 <= port <= 65535:
-        raise ValueError(f"{port} is outside 0..65535 (0 picks a free port)")
-    return port
+_parse_port = parse_int_in(0, 65535)  # 0 picks a free port
 
 
 def _parse_scale(text: str) -> float:

@@ -79,7 +79,7 @@ def parse_color(text: str) -> Color:
     return (rgb[0], rgb[1], rgb[2], rgb[3] if len(rgb) == 4 else 255)
 
 
-def _parse_int_in(low: int, high: int) -> Callable[[str], int]:
+def parse_int_in(low: int, high: int) -> Callable[[str], int]:
     def parse(text: str) -> int:
         try:
             value = int(text.strip().replace("_", ""))
@@ -192,7 +192,7 @@ THUMBNAIL_FORMAT = Variable(
     _parse_choice(OutputFormat),
 )
 THUMBNAIL_QUALITY = Variable(
-    "THUMBNAIL_QUALITY", "85", "Encoder quality for JPEG, WebP and AVIF, 1-100.", _parse_int_in(1, 100)
+    "THUMBNAIL_QUALITY", "85", "Encoder quality for JPEG, WebP and AVIF, 1-100.", parse_int_in(1, 100)
 )
 THUMBNAIL_BACKGROUND = Variable(
     "THUMBNAIL_BACKGROUND",
@@ -207,13 +207,13 @@ MAX_INPUT_BYTES = Variable(
     "MAX_INPUT_BYTES",
     "33554432",
     "Largest upload processed, in bytes (default 32 MiB); checked before downloading.",
-    _parse_int_in(1, 2**31),
+    parse_int_in(1, 2**31),
 )
 MAX_INPUT_PIXELS = Variable(
     "MAX_INPUT_PIXELS",
     "50000000",
     "Largest image processed, in pixels (width x height), checked before decoding: refuses decompression bombs.",
-    _parse_int_in(1, 178_956_970),  # Pillow's own hard bomb limit is 2 x 89,478,485 pixels
+    parse_int_in(1, 178_956_970),  # Pillow's own hard bomb limit is 2 x 89,478,485 pixels
 )
 FAILURE_PREFIX = Variable(
     "FAILURE_PREFIX",

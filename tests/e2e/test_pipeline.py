@@ -9,6 +9,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
+import pytest
 from google.cloud import storage
 from PIL import Image
 
@@ -47,28 +48,22 @@ def test_python_client_after_sourcing_the_env_file(
     assert _thumbnail_size(client, stack.settings.output_bucket, f"py-{unique}.jpg_200x200.jpg") == (200, 200)
 
 
-def test_gsutil_cp_and_ls(stack: Stack, client: storage.Client, tmp_path: Path, unique: str) -> None:
-    require_tool("gsutil")
+@pytest.mark.parametrize(
+    ("tool", "copy", "listing"),
+    [("gsutil", "gsutil -q cp", "gsutil ls"), ("gcloud", "gcloud storage cp", "gcloud storage ls")],
+)
+def test_the_cli_uploads_and_lists(
+    stack: Stack, client: storage.Client, tmp_path: Path, unique: str, tool: str, copy: str, listing: str
+) -> None:
+    require_tool(tool)
     _photo(tmp_path / "photo.jpg")
-    upload = in_local_shell(stack, f"gsutil -q cp photo.jpg gs://$INPUT_BUCKET/gsutil-{unique}.jpg", tmp_path)
+    upload = in_local_shell(stack, f"{copy} photo.jpg gs://$INPUT_BUCKET/{tool}-{unique}.jpg", tmp_path)
     assert upload.returncode == 0, upload.stderr
-    thumbnail = f"gsutil-{unique}.jpg_200x200.jpg"
+    thumbnail = f"{tool}-{unique}.jpg_200x200.jpg"
     assert _thumbnail_size(client, stack.settings.output_bucket, thumbnail) == (200, 200)
-    listing = in_local_shell(stack, "gsutil ls gs://$OUTPUT_BUCKET/", tmp_path)
-    assert listing.returncode == 0, listing.stderr
-    assert f"gs://{stack.settings.output_bucket}/{thumbnail}" in listing.stdout.split()
-
-
-def test_gcloud_storage_cp_and_ls(stack: Stack, client: storage.Client, tmp_path: Path, unique: str) -> None:
-    require_tool("gcloud")
-    _photo(tmp_path / "photo.jpg")
-    upload = in_local_shell(stack, f"gcloud storage cp photo.jpg gs://$INPUT_BUCKET/gcloud-{unique}.jpg", tmp_path)
-    assert upload.returncode == 0, upload.stderr
-    thumbnail = f"gcloud-{unique}.jpg_200x200.jpg"
-    assert _thumbnail_size(client, stack.settings.output_bucket, thumbnail) == (200, 200)
-    listing = in_local_shell(stack, "gcloud storage ls gs://$OUTPUT_BUCKET/", tmp_path)
-    assert listing.returncode == 0, listing.stderr
-    assert f"gs://{stack.settings.output_bucket}/{thumbnail}" in listing.stdout.split()
+    listed = in_local_shell(stack, f"{listing} gs://$OUTPUT_BUCKET/", tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert f"gs://{stack.settings.output_bucket}/{thumbnail}" in listed.stdout.split()
 
 
 def test_the_env_file_leaves_the_users_own_configuration_alone(stack: Stack, tmp_path: Path) -> None:
