@@ -14,7 +14,7 @@ PYTHON313 ?= $(shell for candidate in python3.13 $$(pyenv root 2>/dev/null)/vers
 	"$$candidate" -c pass >/dev/null 2>&1 && { command -v "$$candidate"; break; }; done)
 VENV313 := .venv313
 
-.PHONY: venv run lint test unit integration e2e compat latency clean
+.PHONY: venv run lint test unit integration e2e compat latency system-packages clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -30,15 +30,19 @@ run: $(STAMP)
 latency: $(STAMP)
 	$(BIN)/python -m localdev.latency
 
-# The browser test drives Debian's Chromium (Playwright's own browser download cannot
-# work here). Installed when missing and we may; otherwise that test says it is skipped.
-CHROMIUM := /usr/bin/chromium
-$(CHROMIUM):
-	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		echo "installing Debian's chromium for the browser test"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+# Debian packages some tests need: chromium for the browser test (Playwright's own browser
+# download cannot work here) and shellcheck for deploy.sh. Installed when missing and we
+# may; otherwise the tests that need them say they were skipped, and why.
+system-packages:
+	@missing=""; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v shellcheck >/dev/null || missing="$$missing shellcheck"; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian packages:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	else \
-		echo "chromium is missing and cannot be installed here (sudo apt-get install chromium): the browser test will be skipped"; \
+		echo "missing:$$missing (sudo apt-get install$$missing); the tests that need them will be skipped"; \
 	fi
 
 lint: $(STAMP)
@@ -46,7 +50,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint compat $(CHROMIUM)
+test: lint compat system-packages
 	$(BIN)/pytest
 
 unit: $(STAMP)
@@ -55,7 +59,7 @@ unit: $(STAMP)
 integration: $(STAMP)
 	$(BIN)/pytest tests/integration
 
-e2e: $(STAMP) $(CHROMIUM)
+e2e: $(STAMP) system-packages
 	$(BIN)/pytest tests/e2e
 
 $(VENV313)/.installed: requirements.txt

@@ -1,0 +1,85 @@
+"""deploy.sh without any cloud: its inputs, its --dry-run plan, and shellcheck.
+
+(The run against a stand-in for the Google APIs, with the real gcloud, is issue #4's
+next step; see docs/gcloud-offline.md.)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+
+import pytest
+
+from localdev.function import ROOT
+
+DEPLOY = ROOT / "deploy.sh"
+
+
+def run(*arguments: str, **environ: str) -> subprocess.CompletedProcess[str]:
+    clean = {key: value for key, value in os.environ.items() if key not in {"PROJECT_ID", "GOOGLE_CLOUD_PROJECT"}}
+    return subprocess.run(
+        ["bash", str(DEPLOY), *arguments], env={**clean, **environ}, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_shellcheck_is_clean() -> None:
+    if shutil.which("shellcheck") is None:
+        pytest.skip("shellcheck is not installed (apt-get install shellcheck), so deploy.sh was not linted")
+    result = subprocess.run(["shellcheck", str(DEPLOY)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout
+
+
+def test_help_documents_every_flag() -> None:
+    result = run("--help")
+    assert result.returncode == 0
+    flags = set(re.findall(r"\n    (--[a-z-]+)\)", DEPLOY.read_text()))
+    flags |= {"--retry", "--no-retry", "--yes"}
+    missing = [flag for flag in flags if flag not in result.stdout]
+    assert missing == []
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ((), "the project is required"),
+        (("--project", "Bad_Project"), "is not a project id"),
+        (("--project", "demo-project", "--region", "mars"), "is not a region"),
+        (("--project", "demo-project", "--input-bucket", "gs://x"), "is not a bucket name"),
+        (("--project", "demo-project", "--memory", "lots"), "is not a size"),
+        (("--project", "demo-project", "--timeout", "9000"), "--timeout '9000'"),
+        (("--project", "demo-project", "--concurrency", "4"), "needs --cpu 1 or more"),
+        (("--project", "demo-project", "--set", "THUMBNAIL_SIZES=huge"), "THUMBNAIL_SIZES: 'huge'"),
+        (("--project", "demo-project", "--set", "NOT_A_SETTING=1"), "unknown setting"),
+        (("--project", "demo-project", "--frobnicate"), "unknown argument"),
+    ],
+)
+def test_bad_input_stops_before_any_cloud_call(arguments: tuple[str, ...], message: str) -> None:
+    result = run(*arguments, "--dry-run")
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert result.stdout == ""  # not one gcloud command, not even printed
+
+
+def test_dry_run_prints_each_gcloud_command_shell_quoted() -> None:
+    result = run("--project", "demo-project", "--dry-run", "--set", "THUMBNAIL_SIZES=200x200,64x64")
+    assert result.returncode == 0, result.stderr
+    commands = [shlex.split(line) for line in result.stdout.splitlines()]
+    assert commands
+    assert all(command[0] == "gcloud" for command in commands)
+    [deploy] = [command for command in commands if command[1:3] == ["functions", "deploy"]]
+    triggers = [arg for arg in deploy if arg.startswith(("--trigger-bucket", "--trigger-event", "--trigger-resource"))]
+    assert triggers == ["--trigger-bucket=demo-project-thumbnailer-input"]
+    for expected in ("--gen2", "--runtime=python313", "--entry-point=process_image", "--retry",
+                     "--no-allow-unauthenticated", "--ingress-settings=internal-only"):  # fmt: skip
+        assert expected in deploy
+    assert "--set-env-vars=^@^OUTPUT_BUCKET=demo-project-thumbnailer-output@THUMBNAIL_SIZES=200x200,64x64" in deploy
+    enabled = next(command for command in commands if command[1:3] == ["services", "enable"])
+    for api in ("cloudfunctions", "run", "cloudbuild", "artifactregistry", "eventarc", "pubsub", "storage", "logging"):
+        assert f"{api}.googleapis.com" in enabled
+    publisher = [c for c in commands if "--role=roles/pubsub.publisher" in c]
+    assert len(publisher) == 1
+    assert any(a.startswith("--member=serviceAccount:service-") for a in publisher[0])
