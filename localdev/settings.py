@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from thumbnailer.config import Variable, parse_bucket, parse_int_in
+from thumbnailer.config import Variable, parse_bucket, parse_float_in, parse_int_in
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -18,14 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 _parse_port = parse_int_in(0, 65535)  # 0 picks a free port
 
 
-def _parse_scale(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"{text!r} is not a number") from None
-    if not 0 < value <= 1:
-        raise ValueError(f"{value} is outside (0, 1]")
-    return value
+_parse_scale = parse_float_in(0, 1)
 
 
 def _parse_name(text: str) -> str:

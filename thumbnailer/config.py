@@ -92,14 +92,22 @@ def parse_int_in(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
-def _parse_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"{text!r} is not a number of seconds") from None
-    if not 0 < value <= 3600:
-        raise ValueError(f"{value} is outside (0, 3600]")
-    return value
+def parse_float_in(low: float, high: float, noun: str = "a number") -> Callable[[str], float]:
+    """A parser for a number in (low, high]."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueError(f"{text!r} is not {noun}") from None
+        if not low < value <= high:
+            raise ValueError(f"{value} is outside ({low:g}, {high:g}]")
+        return value
+
+    return parse
+
+
+_parse_seconds = parse_float_in(0, 3600, "a number of seconds")
 
 
 def _parse_choice(enum_type: type[enum.StrEnum]) -> Callable[[str], Any]:
