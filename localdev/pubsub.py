@@ -12,9 +12,6 @@ import os
 import shutil
 import signal
 import subprocess
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import grpc
@@ -25,7 +22,7 @@ from google.cloud.pubsub_v1.subscriber.client import Client as SubscriberClient
 from google.pubsub_v1.services.publisher.transports import PublisherGrpcTransport
 from google.pubsub_v1.services.subscriber.transports import SubscriberGrpcTransport
 
-from localdev.gcs import free_port
+from localdev.processes import free_port, wait_until_answering
 
 
 class MissingPrerequisite(RuntimeError):
@@ -83,17 +80,14 @@ class PubSubEmulator:
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=environ,
                 start_new_session=True,
             )  # fmt: skip
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise RuntimeError(f"the Pub/Sub emulator exited with {self._process.returncode}; see {self.log_path}")
-            try:
-                with urllib.request.urlopen(f"http://{self.host}/", timeout=1):
-                    return
-            except (urllib.error.URLError, OSError):
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"the Pub/Sub emulator did not answer within {timeout} s; see {self.log_path}")
+        wait_until_answering(
+            self._process,
+            f"http://{self.host}/",
+            "the Pub/Sub emulator",
+            timeout,
+            self.stop,
+            lambda: f"see {self.log_path}",
+        )
 
     def stop(self) -> None:
         if self._process is None:

@@ -11,7 +11,8 @@ from google.cloud import storage
 from PIL import Image
 
 from localdev.events import binary_event, event_attributes
-from localdev.gcs import FakeGcsServer, free_port
+from localdev.gcs import FakeGcsServer
+from localdev.processes import free_port
 from tests.images import encode, jpeg_claiming, mean_colour, photo_like, png_bomb
 from tests.integration.conftest import Buckets, FunctionClient, FunctionFactory, event_for
 from tests.integration.faults import FailingEndpoint

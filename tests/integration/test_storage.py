@@ -4,7 +4,8 @@ import pytest
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
-from localdev.gcs import FakeGcsServer, free_port
+from localdev.gcs import FakeGcsServer
+from localdev.processes import free_port
 from tests.integration.conftest import Buckets
 from tests.integration.faults import FailingEndpoint
 from thumbnailer import errors
