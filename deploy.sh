@@ -46,7 +46,9 @@ Every option can also be given as the environment variable in brackets; a flag w
   --yes                   (teardown) do not ask for confirmation
   -h, --help              this text
 
-Exit status: 0 done, 1 a gcloud command failed, 2 bad usage or input (nothing was run).
+Exit status: 0 done, 1 a gcloud command failed (the steps after it did not run; fix the
+cause and re-run, every step is safe to repeat), 2 bad usage or input, 3 no gcloud here
+(nothing was run for 2 and 3).
 EOF
 }
 
@@ -178,24 +180,95 @@ TRIGGER_SA_EMAIL="$TRIGGER_SA@$PROJECT.iam.gserviceaccount.com"
 # --- running gcloud ------------------------------------------------------------------------
 say() { printf '==> %s\n' "$*" >&2; }
 
-# gcloud ARGS...: run it (or, with --dry-run, print it shell-quoted and run nothing).
+if [[ "$DRY_RUN" == false ]] && ! command -v gcloud >/dev/null; then
+  printf 'deploy.sh: gcloud is not installed: https://cloud.google.com/sdk/docs/install\n' >&2
+  exit 3
+fi
+
+gcloud_failed() {  # gcloud_failed STATUS ARGS...: stop, naming the command that failed
+  local status="$1"
+  shift
+  printf "deploy.sh: 'gcloud %s' failed (exit %s); the steps after it did not run.\n" "$*" "$status" >&2
+  printf 'Fix the cause above and run deploy.sh again: every step is safe to repeat.\n' >&2
+  exit 1
+}
+
+# The --dry-run plan goes to file descriptor 3, the script's stdout, so that commands
+# printed inside $(...) are not captured.
+exec 3>&1
+
+# gcloud_run ARGS...: run gcloud (or, with --dry-run, print it shell-quoted and run nothing).
 gcloud_run() {
   if [[ "$DRY_RUN" == true ]]; then
     local quoted
     printf -v quoted '%q ' gcloud "$@"
-    printf '%s\n' "${quoted% }"
+    printf '%s\n' "${quoted% }" >&3
     return 0
   fi
-  command gcloud "$@"
+  command gcloud "$@" || gcloud_failed "$?" "$@"
 }
 
-# exists ARGS...: whether a describe command finds the resource (a dry run assumes not).
+# exists ARGS...: whether a describe command finds the resource. A dry run assumes the
+# resources are absent when deploying and present when tearing down, to show every step.
 exists() {
   if [[ "$DRY_RUN" == true ]]; then
     gcloud_run "$@"
-    return 1
+    [[ "$TEARDOWN" == true ]]
+    return
   fi
   command gcloud "$@" >/dev/null 2>&1
+}
+
+# grant ARGS...: an add-iam-policy-binding for a service account that may have been
+# created seconds ago. IAM takes a while to know a new account and says it "does not
+# exist" meanwhile: retry that (for about a minute), and nothing else.
+grant() {
+  if [[ "$DRY_RUN" == true ]]; then
+    gcloud_run "$@"
+    return 0
+  fi
+  local delay=2 errors status
+  while true; do
+    status=0
+    errors="$(command gcloud "$@" 2>&1)" || status=$?
+    if ((status == 0)); then return 0; fi
+    if [[ "$errors" != *"does not exist"* ]] || ((delay > 32)); then
+      printf '%s\n' "$errors" >&2
+      gcloud_failed "$status" "$@"
+    fi
+    say "IAM does not know the new service account yet; trying again in ${delay}s"
+    sleep "$delay"
+    delay=$((delay * 2))
+  done
+}
+
+# revoke ARGS...: a remove-iam-policy-binding; a grant that is not there is not an error.
+revoke() {
+  if [[ "$DRY_RUN" == true ]]; then
+    gcloud_run "$@"
+    return 0
+  fi
+  local errors status=0
+  errors="$(command gcloud "$@" 2>&1)" || status=$?
+  if ((status == 0)); then return 0; fi
+  if [[ "$errors" == *"not found"* ]]; then
+    say "(that grant was not there)"
+    return 0
+  fi
+  printf '%s\n' "$errors" >&2
+  gcloud_failed "$status" "$@"
+}
+
+# bucket_location NAME: the bucket's location in lower case, or status 1 if it is absent.
+bucket_location() {
+  if [[ "$DRY_RUN" == true ]]; then
+    exists storage buckets describe "gs://$1" --project="$PROJECT" --format='value(location)'
+    return
+  fi
+  local location
+  location="$(command gcloud storage buckets describe "gs://$1" --project="$PROJECT" --format='value(location)' \
+    2>/dev/null)" || return 1
+  printf '%s' "${location,,}"
 }
 
 # --- deploy --------------------------------------------------------------------------------
@@ -203,9 +276,13 @@ deploy() {
   say "Enabling APIs in $PROJECT"
   gcloud_run services enable "${APIS[@]}" --project="$PROJECT" --quiet
 
+  # Eventarc watches a bucket from the bucket's own location, so an existing input bucket
+  # elsewhere (a multi-region such as "us") decides where the trigger lives.
+  local trigger_location="$REGION" bucket location
   for bucket in "$INPUT" "$OUTPUT"; do
-    if exists storage buckets describe "gs://$bucket" --project="$PROJECT" --format='value(name)'; then
-      say "Bucket gs://$bucket exists"
+    if location="$(bucket_location "$bucket")"; then
+      say "Bucket gs://$bucket exists (location $location)"
+      if [[ "$bucket" == "$INPUT" ]]; then trigger_location="$location"; fi
     else
       say "Creating bucket gs://$bucket in $REGION"
       gcloud_run storage buckets create "gs://$bucket" --project="$PROJECT" --location="$REGION" \
@@ -225,16 +302,16 @@ deploy() {
   done
 
   say "Granting the runtime account read on gs://$INPUT and object use on gs://$OUTPUT"
-  gcloud_run storage buckets add-iam-policy-binding "gs://$INPUT" --project="$PROJECT" \
-    --member="serviceAccount:$RUN_SA_EMAIL" --role=roles/storage.objectViewer --quiet
+  grant storage buckets add-iam-policy-binding "gs://$INPUT" --project="$PROJECT" \
+    --member="serviceAccount:$RUN_SA_EMAIL" --role=roles/storage.objectViewer --format=none --quiet
   # objectUser, not objectCreator: writes are conditional on what exists (get), and a new
   # upload under the same name replaces its thumbnail (an overwrite needs delete).
-  gcloud_run storage buckets add-iam-policy-binding "gs://$OUTPUT" --project="$PROJECT" \
-    --member="serviceAccount:$RUN_SA_EMAIL" --role=roles/storage.objectUser --quiet
+  grant storage buckets add-iam-policy-binding "gs://$OUTPUT" --project="$PROJECT" \
+    --member="serviceAccount:$RUN_SA_EMAIL" --role=roles/storage.objectUser --format=none --quiet
 
   say "Granting the trigger account the Eventarc event receiver role"
-  gcloud_run projects add-iam-policy-binding "$PROJECT" --member="serviceAccount:$TRIGGER_SA_EMAIL" \
-    --role=roles/eventarc.eventReceiver --condition=None --quiet
+  grant projects add-iam-policy-binding "$PROJECT" --member="serviceAccount:$TRIGGER_SA_EMAIL" \
+    --role=roles/eventarc.eventReceiver --condition=None --format=none --quiet
 
   say "Letting Cloud Storage publish notifications to Pub/Sub"
   local agent
@@ -242,12 +319,12 @@ deploy() {
     gcloud_run storage service-agent --project="$PROJECT"
     agent="service-PROJECT_NUMBER@gs-project-accounts.iam.gserviceaccount.com"
   else
-    agent="$(command gcloud storage service-agent --project="$PROJECT")"
+    agent="$(gcloud_run storage service-agent --project="$PROJECT")"
   fi
-  gcloud_run projects add-iam-policy-binding "$PROJECT" --member="serviceAccount:$agent" \
-    --role=roles/pubsub.publisher --condition=None --quiet
+  grant projects add-iam-policy-binding "$PROJECT" --member="serviceAccount:$agent" \
+    --role=roles/pubsub.publisher --condition=None --format=none --quiet
 
-  say "Deploying $FUNCTION (python313, trigger: uploads to gs://$INPUT)"
+  say "Deploying $FUNCTION (python313, trigger: uploads to gs://$INPUT, in $trigger_location)"
   local variables="OUTPUT_BUCKET=$OUTPUT" name
   for name in $(printf '%s\n' "${!SETTINGS[@]}" | sort); do
     variables+="@${name}=${SETTINGS[$name]}"
@@ -261,13 +338,13 @@ deploy() {
   # such as THUMBNAIL_SIZES=200x200,64x64 contain commas (gcloud's ^DELIM^ syntax).
   gcloud_run functions deploy "$FUNCTION" --gen2 --project="$PROJECT" --region="$REGION" --runtime=python313 \
     --source="$SOURCE_DIR" --entry-point=process_image --trigger-bucket="$INPUT" \
-    --service-account="$RUN_SA_EMAIL" --trigger-service-account="$TRIGGER_SA_EMAIL" "$retry" \
-    --no-allow-unauthenticated --ingress-settings=internal-only "${resources[@]}" \
-    --set-env-vars="^@^$variables" --quiet
+    --trigger-location="$trigger_location" --service-account="$RUN_SA_EMAIL" \
+    --trigger-service-account="$TRIGGER_SA_EMAIL" "$retry" --no-allow-unauthenticated \
+    --ingress-settings=internal-only "${resources[@]}" --set-env-vars="^@^$variables" --format=none --quiet
 
   say "Letting the trigger account invoke $FUNCTION (and nothing else)"
-  gcloud_run functions add-invoker-policy-binding "$FUNCTION" --project="$PROJECT" --region="$REGION" \
-    --member="serviceAccount:$TRIGGER_SA_EMAIL"
+  grant functions add-invoker-policy-binding "$FUNCTION" --project="$PROJECT" --region="$REGION" \
+    --member="serviceAccount:$TRIGGER_SA_EMAIL" --format=none
 
   if [[ "$DRY_RUN" == false ]]; then
     cat >&2 <<EOF
@@ -285,44 +362,54 @@ EOF
 # --- teardown --------------------------------------------------------------------------------
 teardown() {
   if [[ "$ASSUME_YES" == false && "$DRY_RUN" == false ]]; then
-    local what="function $FUNCTION, service accounts $RUN_SA and $TRIGGER_SA and their project grants"
+    local what="function $FUNCTION, service accounts $RUN_SA and $TRIGGER_SA and their grants"
     [[ "$DELETE_BUCKETS" == false ]] || what+=", buckets gs://$INPUT and gs://$OUTPUT"
     printf 'Delete %s in %s? [y/N] ' "$what" "$PROJECT" >&2
     local answer=""
     read -r answer || true
     [[ "$answer" == y || "$answer" == Y || "$answer" == yes ]] || { say "Nothing deleted"; exit 0; }
   fi
+  # The function first: its trigger and the trigger account's invoker grant go with it.
   if exists functions describe "$FUNCTION" --project="$PROJECT" --region="$REGION"; then
+    say "Deleting function $FUNCTION"
     gcloud_run functions delete "$FUNCTION" --project="$PROJECT" --region="$REGION" --quiet
   else
     say "No function $FUNCTION"
   fi
-  gcloud_run projects remove-iam-policy-binding "$PROJECT" --member="serviceAccount:$TRIGGER_SA_EMAIL" \
-    --role=roles/eventarc.eventReceiver --condition=None --quiet || true
+  # Grants before accounts: a deleted account's grants linger as "deleted:serviceAccount:...".
+  say "Removing the grants of $TRIGGER_SA and $RUN_SA"
+  revoke projects remove-iam-policy-binding "$PROJECT" --member="serviceAccount:$TRIGGER_SA_EMAIL" \
+    --role=roles/eventarc.eventReceiver --condition=None --format=none --quiet
+  local bucket grants
+  for grants in "$INPUT roles/storage.objectViewer" "$OUTPUT roles/storage.objectUser"; do
+    bucket="${grants%% *}"
+    if bucket_location "$bucket" >/dev/null; then
+      revoke storage buckets remove-iam-policy-binding "gs://$bucket" --project="$PROJECT" \
+        --member="serviceAccount:$RUN_SA_EMAIL" --role="${grants#* }" --format=none --quiet
+    fi
+  done
   local id
   for id in "$RUN_SA" "$TRIGGER_SA"; do
     if exists iam service-accounts describe "$id@$PROJECT.iam.gserviceaccount.com" --project="$PROJECT"; then
+      say "Deleting service account $id"
       gcloud_run iam service-accounts delete "$id@$PROJECT.iam.gserviceaccount.com" --project="$PROJECT" --quiet
     else
       say "No service account $id"
     fi
   done
-  # The Cloud Storage service agent keeps roles/pubsub.publisher: other notifications in
-  # the project may rely on it.
+  # The Cloud Storage service agent keeps roles/pubsub.publisher and the APIs stay enabled:
+  # other things in the project may rely on them.
   [[ "$DELETE_BUCKETS" == true ]] || { say "Buckets kept (--delete-buckets removes empty ones)"; return 0; }
-  local bucket
   for bucket in "$INPUT" "$OUTPUT"; do
-    if ! exists storage buckets describe "gs://$bucket" --project="$PROJECT" --format='value(name)' \
-      && [[ "$DRY_RUN" == false ]]; then
+    if ! bucket_location "$bucket" >/dev/null; then
       say "No bucket gs://$bucket"
-      continue
-    fi
-    if [[ "$DELETE_OBJECTS" == true ]]; then
+    elif [[ "$DELETE_OBJECTS" == true ]]; then
+      say "Deleting bucket gs://$bucket and every object in it"
       gcloud_run storage rm --recursive "gs://$bucket" --project="$PROJECT" --quiet
-    elif [[ "$DRY_RUN" == false && -n "$(command gcloud storage ls "gs://$bucket" --project="$PROJECT" | head -1)" ]]; then
+    elif [[ "$DRY_RUN" == false && -n "$(gcloud_run storage ls "gs://$bucket" --project="$PROJECT" | head -1)" ]]; then
       say "Bucket gs://$bucket still holds objects: kept (--delete-objects deletes them too)"
-      continue
     else
+      say "Deleting empty bucket gs://$bucket"
       gcloud_run storage buckets delete "gs://$bucket" --project="$PROJECT" --quiet
     fi
   done
