@@ -1,7 +1,6 @@
 """deploy.sh without any cloud: its inputs, its --dry-run plan, and shellcheck.
 
-(The run against a stand-in for the Google APIs, with the real gcloud, is issue #4's
-next step; see docs/gcloud-offline.md.)
+(test_deploy_with_gcloud.py runs it for real, with gcloud against a stand-in.)
 """
 
 from __future__ import annotations

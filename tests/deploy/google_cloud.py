@@ -1,0 +1,540 @@
+"""A local stand-in for the Google Cloud APIs that deploy.sh reaches through gcloud.
+
+The real Google Cloud CLI is pointed here with `api_endpoint_overrides/*` (one port, one
+path prefix per service, see docs/gcloud-offline.md). The stand-in keeps just enough
+state to answer plausibly: a resource is "not found" until it is created, operations
+finish after one poll, policies keep what was set. It records every request, so tests
+assert on what gcloud actually sent, and it keeps every source archive gcloud uploaded.
+
+A request it has no route for is answered 404 and listed in `unrouted`: if a new gcloud
+starts calling something else, the tests say so instead of passing by accident.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import itertools
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+from werkzeug.routing import BaseConverter
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+PROJECT_NUMBER = "123456789012"
+FUNCTION_TYPE = "type.googleapis.com/google.cloud.functions.v2.Function"
+OPERATION_METADATA_TYPE = "type.googleapis.com/google.cloud.functions.v2.OperationMetadata"
+
+Json = dict[str, Any]
+
+OVERRIDE_PREFIXES = {
+    "serviceusage": "serviceusage/",
+    "cloudresourcemanager": "crm/",
+    "iam": "iam/",
+    "cloudfunctions": "cloudfunctions/",
+    "cloudbuild": "cloudbuild/",
+    "run": "run/",
+    "storage": "storage/v1/",
+}
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request as gcloud sent it (the body parsed when it was JSON)."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    body: Any
+    authorization: str | None
+    status: int = 0
+
+
+@dataclass(frozen=True)
+class InjectedFailure:
+    """Answer the next `times` requests matching method and path with this error."""
+
+    method: str
+    path_pattern: str
+    status: int
+    message: str
+    times: int = 1
+
+
+@dataclass
+class Operation:
+    """A long-running operation that is still running for `polls_left` more GETs."""
+
+    final: Json
+    polls_left: int = 1
+
+
+class _QuietRequestHandler(WSGIRequestHandler):
+    # The stand-in records requests itself; werkzeug's access log would only add noise.
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+
+class _NameConverter(BaseConverter):
+    # A resource id: no "/" and no ":" (so "projects/P:getIamPolicy" routes to the method).
+    regex = r"[^/:]+"
+
+
+def google_error(status: int, message: str) -> tuple[Response, int]:
+    names = {400: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED", 404: "NOT_FOUND", 409: "ALREADY_EXISTS"}
+    return jsonify({"error": {"code": status, "message": message, "status": names.get(status, "UNKNOWN")}}), status
+
+
+@dataclass
+class GoogleCloud:
+    """The state of one pretend project and the HTTP app that serves it."""
+
+    project_id: str
+    region: str = "us-central1"
+    requests: list[RecordedRequest] = field(default_factory=list)
+    unrouted: list[str] = field(default_factory=list)
+    enabled_services: set[str] = field(default_factory=set)
+    buckets: dict[str, Json] = field(default_factory=dict)
+    bucket_policies: dict[str, Json] = field(default_factory=dict)
+    objects: dict[str, dict[str, Json]] = field(default_factory=dict)
+    service_accounts: dict[str, Json] = field(default_factory=dict)
+    project_policy: Json = field(default_factory=dict)
+    functions: dict[str, Json] = field(default_factory=dict)
+    service_policies: dict[str, Json] = field(default_factory=dict)
+    uploads: list[bytes] = field(default_factory=list)
+    operations: dict[str, Operation] = field(default_factory=dict)
+    failures: list[InjectedFailure] = field(default_factory=list)
+    base_url: str = ""
+
+    def __post_init__(self) -> None:
+        self.project_policy = {
+            "version": 1,
+            "etag": "BwYAAAAAAAA=",
+            "bindings": [{"role": "roles/owner", "members": ["user:owner@example.com"]}],
+        }
+        self._lock = threading.RLock()
+        self._ids = itertools.count(1)
+
+    # --- what tests use ----------------------------------------------------------------
+    @contextmanager
+    def serve(self) -> Iterator[str]:
+        """Serve on a free port of 127.0.0.1; yields the base URL."""
+        server = make_server("127.0.0.1", 0, self.app(), threaded=True, request_handler=_QuietRequestHandler)
+        self.base_url = f"http://127.0.0.1:{server.port}"
+        thread = threading.Thread(target=server.serve_forever, name="google-cloud-stand-in", daemon=True)
+        thread.start()
+        try:
+            yield self.base_url
+        finally:
+            server.shutdown()
+            thread.join()
+
+    def write_gcloud_config(self, directory: Path) -> None:
+        """A CLOUDSDK_CONFIG with no credentials, whose every API call comes here."""
+        overrides = "\n".join(f"{key} = {self.base_url}/{prefix}" for key, prefix in OVERRIDE_PREFIXES.items())
+        (directory / "configurations").mkdir(parents=True, exist_ok=True)
+        (directory / "active_config").write_text("default")
+        (directory / "configurations" / "config_default").write_text(
+            "[core]\ndisable_usage_reporting = true\n"
+            "[auth]\ndisable_credentials = true\n"
+            "[component_manager]\ndisable_update_check = true\n"
+            f"[api_endpoint_overrides]\n{overrides}\n"
+        )
+
+    def fail(self, failure: InjectedFailure) -> None:
+        with self._lock:
+            self.failures.append(failure)
+
+    def add_bucket(self, name: str, location: str) -> None:
+        """A bucket that was there before deploy.sh ran."""
+        with self._lock:
+            self._add_bucket({"name": name, "location": location})
+
+    def _add_bucket(self, body: Json) -> None:
+        name = body["name"]
+        self.buckets[name] = body | {
+            "kind": "storage#bucket",
+            "id": name,
+            "location": body["location"].upper(),
+            "projectNumber": PROJECT_NUMBER,
+            "iamConfiguration": body.get("iamConfiguration", {}),
+        }
+        self.objects[name] = {}
+        self.bucket_policies[name] = {
+            "version": 1,
+            "etag": "CAE=",
+            "bindings": [
+                {
+                    "role": "roles/storage.legacyBucketOwner",
+                    "members": [f"projectEditor:{self.project_id}", f"projectOwner:{self.project_id}"],
+                },
+                {"role": "roles/storage.legacyBucketReader", "members": [f"projectViewer:{self.project_id}"]},
+            ],
+        }
+
+    def add_object(self, bucket: str, name: str) -> None:
+        with self._lock:
+            self.objects[bucket][name] = {
+                "kind": "storage#object",
+                "bucket": bucket,
+                "name": name,
+                "size": "3",
+                "generation": "1700000000000001",
+                "metageneration": "1",
+            }
+
+    def snapshot(self) -> Json:
+        """Everything that exists, for comparing before and after a run."""
+        with self._lock:
+            return copy.deepcopy(
+                {
+                    "enabled_services": sorted(self.enabled_services),
+                    "buckets": {name: bucket["iamConfiguration"] for name, bucket in self.buckets.items()},
+                    "bucket_policies": {name: bindings_of(p) for name, p in self.bucket_policies.items()},
+                    "service_accounts": sorted(self.service_accounts),
+                    "project_policy": bindings_of(self.project_policy),
+                    "functions": sorted(self.functions),
+                    "service_policies": {name: bindings_of(p) for name, p in self.service_policies.items()},
+                }
+            )
+
+    @property
+    def service_agent(self) -> str:
+        return f"service-{PROJECT_NUMBER}@gs-project-accounts.iam.gserviceaccount.com"
+
+    # --- the app -------------------------------------------------------------------------
+    def app(self) -> Flask:
+        app = Flask(__name__)
+        app.url_map.converters["id"] = _NameConverter
+        app.url_map.strict_slashes = False
+        for rule, methods, view in self._routes():
+            app.add_url_rule(rule, view.__name__, view, methods=methods)
+        app.before_request(self._before)
+        app.after_request(self._record)
+        app.register_error_handler(404, self._unrouted)
+        app.register_error_handler(405, self._unrouted)
+        return app
+
+    def _routes(self) -> list[tuple[str, list[str], Any]]:
+        services = "/serviceusage/v1/projects/<id:project>/services"
+        crm = "/crm/v1/projects/<id:project>"
+        accounts = "/iam/v1/projects/<id:project>/serviceAccounts"
+        location = "/cloudfunctions/v2/projects/<id:project>/locations/<id:region>"
+        run_service = "/run/v1/projects/<id:project>/locations/<id:region>/services/<id:service>"
+        return [
+            (f"{services}:batchEnable", ["POST"], self.batch_enable),
+            (f"{services}/<id:service>", ["GET"], self.get_service),
+            ("/serviceusage/v1/operations/<path:name>", ["GET"], self.get_service_operation),
+            (crm, ["GET"], self.get_project),
+            (f"{crm}:getIamPolicy", ["POST"], self.get_project_policy),
+            (f"{crm}:setIamPolicy", ["POST"], self.set_project_policy),
+            (accounts, ["POST"], self.create_service_account),
+            (f"{accounts}/<id:email>", ["GET", "DELETE"], self.service_account),
+            (
+                "/cloudbuild/v1/projects/<id:project>/locations/<id:region>/defaultServiceAccount",
+                ["GET"],
+                self.default_build_account,
+            ),
+            ("/storage/v1/b", ["POST"], self.create_bucket),
+            ("/storage/v1/b/<id:bucket>", ["GET", "DELETE"], self.bucket),
+            ("/storage/v1/b/<id:bucket>/iam", ["GET", "PUT"], self.bucket_policy),
+            ("/storage/v1/b/<id:bucket>/storageLayout", ["GET"], self.storage_layout),
+            ("/storage/v1/b/<id:bucket>/o", ["GET"], self.list_objects),
+            ("/storage/v1/b/<id:bucket>/managedFolders", ["GET"], self.list_managed_folders),
+            ("/storage/v1/b/<id:bucket>/o/<path:name>", ["GET", "DELETE"], self.object),
+            ("/storage/v1/projects/<id:project>/serviceAccount", ["GET"], self.get_service_agent),
+            (f"{location}/runtimes", ["GET"], self.list_runtimes),
+            (f"{location}/functions:generateUploadUrl", ["POST"], self.generate_upload_url),
+            ("/source-upload/<id:name>", ["PUT"], self.receive_upload),
+            (f"{location}/functions", ["POST"], self.create_function),
+            (f"{location}/functions/<id:function>", ["GET", "PATCH", "DELETE"], self.function),
+            (f"{location}/operations/<id:operation>", ["GET"], self.get_function_operation),
+            (f"{run_service}:getIamPolicy", ["GET", "POST"], self.get_service_policy),
+            (f"{run_service}:setIamPolicy", ["POST"], self.set_service_policy),
+        ]
+
+    def _before(self) -> tuple[Response, int] | None:
+        with self._lock:
+            for index, failure in enumerate(self.failures):
+                if request.method == failure.method and re.fullmatch(failure.path_pattern, request.path):
+                    if failure.times <= 1:
+                        del self.failures[index]
+                    else:
+                        self.failures[index] = InjectedFailure(**{**failure.__dict__, "times": failure.times - 1})
+                    return google_error(failure.status, failure.message)
+        return None
+
+    def _record(self, response: Response) -> Response:
+        body: Any = None
+        if request.path.startswith("/source-upload/"):
+            body = {"bytes": request.content_length}
+        elif request.data:
+            body = request.get_json(silent=True)
+        query = {key: value for key, value in request.args.items() if key != "alt"}
+        recorded = RecordedRequest(
+            request.method, request.path, query, body, request.headers.get("Authorization"), response.status_code
+        )
+        with self._lock:
+            self.requests.append(recorded)
+        return response
+
+    def _unrouted(self, error: Exception) -> tuple[Response, int]:
+        with self._lock:
+            self.unrouted.append(f"{request.method} {request.path}")
+        return google_error(404, f"the stand-in has no route for {request.method} {request.path}")
+
+    def _new_etag(self) -> str:
+        # gcloud decodes etags as base64 bytes.
+        return base64.b64encode(f"etag-{next(self._ids)}".encode()).decode()
+
+    def _new_operation(self, parent: str, final: Json) -> Json:
+        name = f"{parent}/operations/operation-{next(self._ids)}"
+        final = {"name": name, "done": True, **final}
+        self.operations[name] = Operation(final)
+        return {key: value for key, value in final.items() if key not in {"response", "done"}} | {"done": False}
+
+    def _poll(self, name: str) -> tuple[Response, int] | Response:
+        operation = self.operations.get(name)
+        if operation is None:
+            return google_error(404, f"operation {name} not found")
+        if operation.polls_left > 0:
+            operation.polls_left -= 1
+            pending = {key: value for key, value in operation.final.items() if key != "response"}
+            return jsonify(pending | {"done": False})
+        return jsonify(operation.final)
+
+    # --- Service Usage -----------------------------------------------------------------
+    def batch_enable(self, project: str) -> Response:
+        ids = request.get_json()["serviceIds"]
+        with self._lock:
+            self.enabled_services.update(ids)
+        services = [{"name": f"projects/{PROJECT_NUMBER}/services/{i}", "state": "ENABLED"} for i in ids]
+        response = {
+            "@type": "type.googleapis.com/google.api.serviceusage.v1.BatchEnableServicesResponse",
+            "services": services,
+        }
+        return jsonify({"name": f"operations/enable-{next(self._ids)}", "done": True, "response": response})
+
+    def get_service(self, project: str, service: str) -> Response:
+        # gcloud functions deploy checks run, cloudbuild and artifactregistry are on;
+        # deploy.sh has enabled them in its first step.
+        state = "ENABLED" if service in self.enabled_services else "DISABLED"
+        return jsonify({"name": f"projects/{PROJECT_NUMBER}/services/{service}", "state": state})
+
+    def get_service_operation(self, name: str) -> tuple[Response, int] | Response:
+        return self._poll(f"operations/{name}")
+
+    # --- Resource Manager ----------------------------------------------------------------
+    def _check_project(self, project: str) -> tuple[Response, int] | None:
+        if project in (self.project_id, PROJECT_NUMBER):
+            return None
+        return google_error(403, f"The caller does not have permission on project {project}")
+
+    def get_project(self, project: str) -> tuple[Response, int] | Response:
+        return self._check_project(project) or jsonify(
+            {"projectId": self.project_id, "projectNumber": PROJECT_NUMBER, "lifecycleState": "ACTIVE"}
+        )
+
+    def get_project_policy(self, project: str) -> tuple[Response, int] | Response:
+        with self._lock:
+            return self._check_project(project) or jsonify(self.project_policy)
+
+    def set_project_policy(self, project: str) -> tuple[Response, int] | Response:
+        if denied := self._check_project(project):
+            return denied
+        with self._lock:
+            self.project_policy = request.get_json()["policy"] | {"etag": self._new_etag()}
+            return jsonify(self.project_policy)
+
+    # --- IAM service accounts --------------------------------------------------------------
+    def create_service_account(self, project: str) -> tuple[Response, int] | Response:
+        body = request.get_json()
+        email = f"{body['accountId']}@{self.project_id}.iam.gserviceaccount.com"
+        with self._lock:
+            if email in self.service_accounts:
+                return google_error(409, f"Service account {body['accountId']} already exists")
+            account = {
+                "name": f"projects/{self.project_id}/serviceAccounts/{email}",
+                "email": email,
+                "projectId": self.project_id,
+                **body.get("serviceAccount", {}),
+            }
+            self.service_accounts[email] = account
+            return jsonify(account)
+
+    def service_account(self, project: str, email: str) -> tuple[Response, int] | Response:
+        with self._lock:
+            account = self.service_accounts.get(email)
+            if account is None:
+                return google_error(404, f"Unknown service account {email}")
+            if request.method == "DELETE":
+                del self.service_accounts[email]
+                return jsonify({})
+            return jsonify(account)
+
+    def default_build_account(self, project: str, region: str) -> Response:
+        email = f"{PROJECT_NUMBER}-compute@developer.gserviceaccount.com"
+        return jsonify({"serviceAccountEmail": f"projects/{project}/serviceAccounts/{email}"})
+
+    # --- Cloud Storage ---------------------------------------------------------------------
+    def create_bucket(self) -> tuple[Response, int] | Response:
+        body = request.get_json()
+        name = body["name"]
+        with self._lock:
+            if name in self.buckets:
+                return google_error(409, "Your previous request to create the named bucket succeeded and you own it.")
+            self._add_bucket(body)
+            return jsonify(self.buckets[name])
+
+    def bucket(self, bucket: str) -> tuple[Response, int] | Response:
+        with self._lock:
+            if bucket not in self.buckets:
+                return google_error(404, "The specified bucket does not exist.")
+            if request.method == "DELETE":
+                if self.objects[bucket]:
+                    return google_error(409, "The bucket you tried to delete is not empty.")
+                del self.buckets[bucket], self.bucket_policies[bucket], self.objects[bucket]
+                return Response(status=204)
+            return jsonify(self.buckets[bucket])
+
+    def bucket_policy(self, bucket: str) -> tuple[Response, int] | Response:
+        with self._lock:
+            if bucket not in self.buckets:
+                return google_error(404, "The specified bucket does not exist.")
+            if request.method == "PUT":
+                self.bucket_policies[bucket] = request.get_json() | {"etag": self._new_etag()}
+            return jsonify(self.bucket_policies[bucket] | {"kind": "storage#policy"})
+
+    def storage_layout(self, bucket: str) -> tuple[Response, int] | Response:
+        with self._lock:
+            if bucket not in self.buckets:
+                return google_error(404, "The specified bucket does not exist.")
+            location = self.buckets[bucket]["location"]
+        return jsonify(
+            {
+                "kind": "storage#storageLayout",
+                "bucket": bucket,
+                "location": location,
+                "locationType": "region",
+                "hierarchicalNamespace": {"enabled": False},
+            }
+        )
+
+    def list_objects(self, bucket: str) -> tuple[Response, int] | Response:
+        with self._lock:
+            if bucket not in self.buckets:
+                return google_error(404, "The specified bucket does not exist.")
+            items = list(self.objects[bucket].values())
+            return jsonify({"kind": "storage#objects", **({"items": items} if items else {})})
+
+    def list_managed_folders(self, bucket: str) -> Response:
+        return jsonify({"kind": "storage#managedFolders"})  # none: deploy.sh never makes any
+
+    def object(self, bucket: str, name: str) -> tuple[Response, int] | Response:
+        with self._lock:
+            found = self.objects.get(bucket, {}).get(name)
+            if found is None:
+                return google_error(404, f"No such object: {bucket}/{name}")
+            if request.method == "DELETE":
+                del self.objects[bucket][name]
+                return Response(status=204)
+            return jsonify(found)
+
+    def get_service_agent(self, project: str) -> Response:
+        # The JSON API really spells this one field in snake case.
+        return jsonify({"kind": "storage#serviceAccount", "email_address": self.service_agent})
+
+    # --- Cloud Functions v2 ----------------------------------------------------------------
+    def list_runtimes(self, project: str, region: str) -> Response:
+        return jsonify(
+            {
+                "runtimes": [
+                    {"name": "python313", "displayName": "Python 3.13", "stage": "GA", "environment": "GEN_2"},
+                    {"name": "python312", "displayName": "Python 3.12", "stage": "GA", "environment": "GEN_2"},
+                ]
+            }
+        )
+
+    def generate_upload_url(self, project: str, region: str) -> Response:
+        name = f"function-source-{next(self._ids)}.zip"
+        storage_source = {
+            "bucket": f"gcf-v2-uploads-{PROJECT_NUMBER}.{region}.cloudfunctions.appspot.com",
+            "object": name,
+        }
+        return jsonify({"uploadUrl": f"{self.base_url}/source-upload/{name}", "storageSource": storage_source})
+
+    def receive_upload(self, name: str) -> Response:
+        with self._lock:
+            self.uploads.append(request.get_data())
+        return Response(status=200)
+
+    def _finish_function(self, name: str, function: Json) -> Json:
+        service = name.rsplit("/", 1)[1]
+        location = name.rsplit("/functions/", 1)[0]
+        function = copy.deepcopy(function) | {"name": name, "state": "ACTIVE", "environment": "GEN_2"}
+        function.setdefault("serviceConfig", {})["service"] = f"{location}/services/{service}"
+        if "eventTrigger" in function:
+            function["eventTrigger"]["trigger"] = f"{location}/triggers/{service}-1"
+        return function
+
+    def _function_operation(self, name: str, verb: str, response: Json) -> Json:
+        stages = [{"name": stage, "state": "COMPLETE"} for stage in ("BUILD", "SERVICE", "TRIGGER")]
+        metadata = {"@type": OPERATION_METADATA_TYPE, "target": name, "verb": verb, "stages": stages}
+        return self._new_operation(name.rsplit("/functions/", 1)[0], {"metadata": metadata, "response": response})
+
+    def create_function(self, project: str, region: str) -> tuple[Response, int] | Response:
+        name = f"projects/{project}/locations/{region}/functions/{request.args['functionId']}"
+        with self._lock:
+            if name in self.functions:
+                return google_error(409, f"Function {name} already exists")
+            self.functions[name] = self._finish_function(name, request.get_json())
+            return jsonify(self._function_operation(name, "create", self.functions[name] | {"@type": FUNCTION_TYPE}))
+
+    def function(self, project: str, region: str, function: str) -> tuple[Response, int] | Response:
+        name = f"projects/{project}/locations/{region}/functions/{function}"
+        with self._lock:
+            existing = self.functions.get(name)
+            if existing is None:
+                return google_error(404, f"Resource '{name}' was not found")
+            if request.method == "GET":
+                return jsonify(existing)
+            if request.method == "DELETE":
+                del self.functions[name]
+                self.service_policies.pop(existing["serviceConfig"]["service"], None)
+                empty = {"@type": "type.googleapis.com/google.protobuf.Empty"}
+                return jsonify(self._function_operation(name, "delete", empty))
+            # A PATCH replaces the fields its update mask names; gcloud sends the whole
+            # new function, so taking its top-level fields is close enough here.
+            self.functions[name] = self._finish_function(name, existing | request.get_json())
+            return jsonify(self._function_operation(name, "update", self.functions[name] | {"@type": FUNCTION_TYPE}))
+
+    def get_function_operation(self, project: str, region: str, operation: str) -> tuple[Response, int] | Response:
+        with self._lock:
+            return self._poll(f"projects/{project}/locations/{region}/operations/{operation}")
+
+    # --- Cloud Run (the function's service IAM) -----------------------------------------------
+    def get_service_policy(self, project: str, region: str, service: str) -> Response:
+        with self._lock:
+            name = f"projects/{project}/locations/{region}/services/{service}"
+            return jsonify(self.service_policies.get(name, {"etag": "BwYAAAAAAAA="}))
+
+    def set_service_policy(self, project: str, region: str, service: str) -> Response:
+        with self._lock:
+            name = f"projects/{project}/locations/{region}/services/{service}"
+            self.service_policies[name] = request.get_json()["policy"] | {"etag": self._new_etag()}
+            return jsonify(self.service_policies[name])
+
+
+def bindings_of(policy: Json) -> dict[str, list[str]]:
+    """A policy's bindings as role -> sorted members (etags and order do not matter)."""
+    bindings: dict[str, list[str]] = {}
+    for binding in policy.get("bindings", []):
+        if binding.get("members"):
+            bindings[binding["role"]] = sorted(set(bindings.get(binding["role"], [])) | set(binding["members"]))
+    return dict(sorted(bindings.items()))
