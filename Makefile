@@ -14,7 +14,7 @@ PYTHON313 ?= $(shell for candidate in python3.13 $$(pyenv root 2>/dev/null)/vers
 	"$$candidate" -c pass >/dev/null 2>&1 && { command -v "$$candidate"; break; }; done)
 VENV313 := .venv313
 
-.PHONY: venv run lint test unit integration e2e compat latency system-packages clean
+.PHONY: venv run lint test unit integration e2e deploy-tests compat latency system-packages clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,10 @@ integration: $(STAMP)
 
 e2e: $(STAMP) system-packages
 	$(BIN)/pytest tests/e2e
+
+# deploy.sh with the real gcloud against the local stand-in for the Google APIs.
+deploy-tests: $(STAMP) system-packages
+	$(BIN)/pytest tests/deploy
 
 $(VENV313)/.installed: requirements.txt
 	$(PYTHON313) -m venv $(VENV313)
