@@ -10,6 +10,7 @@ import re
 import shlex
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -82,3 +83,38 @@ def test_dry_run_prints_each_gcloud_command_shell_quoted() -> None:
     publisher = [c for c in commands if "--role=roles/pubsub.publisher" in c]
     assert len(publisher) == 1
     assert any(a.startswith("--member=serviceAccount:service-") for a in publisher[0])
+
+
+def test_dry_run_teardown_shows_every_delete_and_asks_nothing() -> None:
+    result = run("--project", "demo-project", "--teardown", "--delete-buckets", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    commands = [shlex.split(line) for line in result.stdout.splitlines()]
+    deletes = [command[1:4] for command in commands if "delete" in command or "remove-iam-policy-binding" in command]
+    assert deletes == [
+        ["functions", "delete", "image-processor"],
+        ["projects", "remove-iam-policy-binding", "demo-project"],
+        ["storage", "buckets", "remove-iam-policy-binding"],
+        ["storage", "buckets", "remove-iam-policy-binding"],
+        ["iam", "service-accounts", "delete"],
+        ["iam", "service-accounts", "delete"],
+        ["storage", "buckets", "delete"],
+        ["storage", "buckets", "delete"],
+    ]
+    assert "[y/N]" not in result.stderr
+
+
+def test_without_gcloud_exits_3_before_doing_anything(tmp_path: Path) -> None:
+    # A PATH with the few tools deploy.sh needs before its first gcloud call, and no gcloud.
+    for tool in ("dirname", "sort", "awk", "env"):
+        (tmp_path / tool).symlink_to(shutil.which(tool) or f"/usr/bin/{tool}")
+    result = subprocess.run(
+        [shutil.which("bash") or "/bin/bash", str(DEPLOY), "--project", "demo-project"],
+        env={"PATH": str(tmp_path), "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 3, result.stderr
+    assert "gcloud is not installed" in result.stderr
+    assert result.stdout == ""
