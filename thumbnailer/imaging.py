@@ -2,10 +2,11 @@
 
 It never touches Cloud Storage. One decode serves every configured size: the source
 is identified by content, checked against the pixel limit before any pixel is
-decoded, shrunk on decode where the format allows (JPEG DCT scaling, with headroom),
-resampled once with Lanczos, then oriented, converted to sRGB and encoded without
-metadata. Orientation, colour conversion and alpha checks run on the small image,
-where they cost next to nothing.
+decoded, shrunk while decoding where that is possible (JPEG DCT scaling in Pillow;
+PNG and WebP through libvips, see libvips.py), always keeping headroom, resampled
+once with Lanczos, then oriented, converted to sRGB and encoded without metadata.
+Orientation, colour conversion and alpha checks run on the small image, where they
+cost next to nothing.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from PIL import Image, ImageCms, UnidentifiedImageError
 
 from thumbnailer import errors
 from thumbnailer.config import Color, ImagingSettings, OutputFormat
-from thumbnailer.geometry import Plan, draft_request, plan_thumbnail
+from thumbnailer.geometry import Plan, plan_thumbnail, shrunk_decode_size
 
 #: Formats accepted as input, identified by content. Pillow is told to try only
 #: these, so no other decoder (EPS, PSD, ...) ever sees untrusted bytes.
@@ -38,6 +39,11 @@ _ENCODINGS: dict[str, tuple[str, str, str]] = {
 # MPO is a JPEG with extra pictures (phone cameras); Pillow opens it with its JPEG plugin.
 _ORIGINAL_FORMATS = {"JPEG": "jpeg", "MPO": "jpeg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "AVIF": "avif"}
 _JPEG_FORMATS = ("JPEG", "MPO")
+
+#: Source formats that libvips decodes, shrinking as it goes; Pillow decodes the rest.
+#: Chosen by measurement (bench/RESULTS.md): libvips is faster and far leaner for PNG
+#: and WebP; Pillow wins for JPEG (DCT scaling) and AVIF (its decoder is the faster).
+LIBVIPS_FORMATS: frozenset[str] = frozenset({"PNG", "WEBP"})
 
 # EXIF orientation -> the transpose that displays the image upright.
 _ORIENTATION_TRANSPOSE: dict[int, Image.Transpose] = {
@@ -81,11 +87,17 @@ def check_input_size(size: int, settings: ImagingSettings) -> None:
         raise errors.InputTooLarge(f"{size} bytes is over the {settings.max_input_bytes}-byte limit (MAX_INPUT_BYTES)")
 
 
-def render_thumbnails(data: bytes, settings: ImagingSettings) -> Rendering:
-    """Make one thumbnail per configured size from encoded image ``data``."""
+def render_thumbnails(
+    data: bytes, settings: ImagingSettings, *, libvips_formats: frozenset[str] = LIBVIPS_FORMATS
+) -> Rendering:
+    """Make one thumbnail per configured size from encoded image ``data``.
+
+    ``libvips_formats`` picks the decoder per source format; the benchmark and tests
+    pass an empty set to compare with Pillow decoding everything.
+    """
     check_input_size(len(data), settings)
     with _open(data, settings) as image:
-        return _render(image, settings)
+        return _render(data, image, settings, libvips_formats)
 
 
 @contextlib.contextmanager
@@ -129,13 +141,20 @@ def _open(data: bytes, settings: ImagingSettings) -> Image.Image:
 
 def _read_orientation(image: Image.Image) -> int:
     try:
-        value = image.getexif().get(_EXIF_ORIENTATION, 1)
+        if image.format == "PNG":
+            # Pillow's PNG getexif() decodes every pixel to look for an eXIf chunk after
+            # them; only one before the pixels counts here (as in browsers), which is free.
+            exif = Image.Exif()
+            exif.load(image.info.get("exif", b""))
+        else:
+            exif = image.getexif()
+        value = exif.get(_EXIF_ORIENTATION, 1)
     except Exception:  # corrupt EXIF must not cost the thumbnail; show the image as stored
         return 1
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
-def _render(image: Image.Image, settings: ImagingSettings) -> Rendering:
+def _render(data: bytes, image: Image.Image, settings: ImagingSettings, libvips_formats: frozenset[str]) -> Rendering:
     source_format = str(image.format)
     stored_width, stored_height = image.size
     # Pillow already turns TIFFs upright on load (and reports the upright size).
@@ -146,18 +165,32 @@ def _render(image: Image.Image, settings: ImagingSettings) -> Rendering:
     if swapped:
         plans = [plan.transposed() for plan in plans]
 
-    if source_format in _JPEG_FORMATS:
-        request = draft_request(stored_width, stored_height, plans)
-        if request is not None:
-            with _decoding():
-                image.draft(image.mode, request)
-            plans = [plan.scaled_source(stored_width, stored_height, *image.size) for plan in plans]
-
     icc_profile = image.info.get("icc_profile")
+    request = shrunk_decode_size(stored_width, stored_height, plans)
+    decoded = image
+    if request is not None and source_format in _JPEG_FORMATS:
+        with _decoding():
+            image.draft(image.mode, request)  # the smallest DCT scale at least this big
+    elif request is not None and source_format in libvips_formats:
+        decoded, icc_profile = _decode_with_libvips(data, request)
+    if decoded.size != (stored_width, stored_height):
+        plans = [plan.scaled_source(stored_width, stored_height, *decoded.size) for plan in plans]
+
     with _decoding():
-        working = _to_working_mode(image)
+        working = _to_working_mode(decoded)
     thumbnails = tuple(_make_one(working, plan, orientation, icc_profile, source_format, settings) for plan in plans)
     return Rendering(source_format, oriented_width, oriented_height, thumbnails)
+
+
+def _decode_with_libvips(data: bytes, size: tuple[int, int]) -> tuple[Image.Image, bytes | None]:
+    from thumbnailer import libvips  # loads libvips: only when such a format arrives
+
+    try:
+        return libvips.decode_shrunk(data, *size)
+    except libvips.DecodeError as error:
+        raise errors.CorruptImage(f"cannot decode the image: {error}") from None
+    except MemoryError:
+        raise errors.OutOfMemory("out of memory while decoding") from None
 
 
 def _to_working_mode(image: Image.Image) -> Image.Image:

@@ -22,13 +22,14 @@ def main() -> int:
     from thumbnailer.config import ImagingSettings, OutputFormat
     from thumbnailer.imaging import render_thumbnails
 
-    buffer = io.BytesIO()
-    Image.new("RGB", (4000, 3000), "teal").save(buffer, "JPEG")
-    for output in OutputFormat:
-        rendering = render_thumbnails(buffer.getvalue(), ImagingSettings(format=output))
-        image = Image.open(io.BytesIO(rendering.thumbnails[0].data))
-        if image.size != (200, 200):
-            raise SystemExit(f"{output}: got {image.size}")
+    for source_format in ("JPEG", "PNG", "WEBP"):  # Pillow's path, and libvips' (PNG, WebP)
+        buffer = io.BytesIO()
+        Image.new("RGB", (4000, 3000), "teal").save(buffer, source_format)
+        for output in OutputFormat:
+            rendering = render_thumbnails(buffer.getvalue(), ImagingSettings(format=output))
+            image = Image.open(io.BytesIO(rendering.thumbnails[0].data))
+            if image.size != (200, 200):
+                raise SystemExit(f"{source_format} to {output}: got {image.size}")
     os.environ.setdefault("OUTPUT_BUCKET", "compat-check")
     client = create_app("process_image", str(ROOT / "main.py"), "cloudevent").test_client()
     headers = {"ce-specversion": "1.0", "ce-id": "1", "ce-source": "//x", "ce-type": "other", "ce-subject": "x"}

@@ -1,7 +1,7 @@
 import pytest
 
 from thumbnailer.config import FitMode, Size
-from thumbnailer.geometry import Plan, draft_request, plan_thumbnail
+from thumbnailer.geometry import HEADROOM, Plan, plan_thumbnail, shrunk_decode_size
 
 BOX = Size(200, 200)
 
@@ -55,18 +55,19 @@ def test_transposed_swaps_axes() -> None:
     assert plan.transposed() == Plan(box=(0, 500, 3000, 3500), size=(100, 200), canvas=(200, 120))
 
 
-def test_draft_request_keeps_twice_the_output_resolution() -> None:
+def test_shrunk_decode_keeps_headroom_over_the_output_resolution() -> None:
     plans = [plan_thumbnail(4000, 3000, BOX, FitMode.COVER)]
-    width, height = draft_request(4000, 3000, plans) or (0, 0)
-    # the 3000x3000 crop must still be at least 400x400 after the reduced decode
-    assert height * 3000 / 3000 >= 400
-    assert width >= 4000 * 400 / 3000
+    width, height = shrunk_decode_size(4000, 3000, plans) or (0, 0)
+    # the 3000x3000 crop must still be at least HEADROOM x 200 pixels after the shrunk decode
+    assert height >= HEADROOM * 200
+    assert width * 3000 / 4000 >= HEADROOM * 200
+    assert (width, height) == (467, 350)  # so 1/8 DCT scaling (500x375) qualifies
 
 
-def test_draft_request_serves_the_largest_size() -> None:
+def test_shrunk_decode_serves_the_largest_size() -> None:
     plans = [plan_thumbnail(4000, 3000, size, FitMode.COVER) for size in (Size(64, 64), Size(1000, 1000))]
-    assert draft_request(4000, 3000, plans) == (2667, 2000)
+    assert shrunk_decode_size(4000, 3000, plans) == (2334, 1750)
 
 
-def test_no_draft_when_full_resolution_is_needed() -> None:
-    assert draft_request(300, 300, [plan_thumbnail(300, 300, BOX, FitMode.COVER)]) is None
+def test_no_shrinking_when_full_resolution_is_needed() -> None:
+    assert shrunk_decode_size(300, 300, [plan_thumbnail(300, 300, BOX, FitMode.COVER)]) is None

@@ -1,0 +1,55 @@
+"""libvips as a shrinking decoder, for the formats Pillow can only decode whole.
+
+Pillow shrinks JPEGs while decoding (DCT scaling) but must decode every pixel of a PNG
+or WebP first: a 24 MP RGBA PNG is 96 MB of pixels before the first resample.
+libvips streams PNGs through its shrinker a few lines at a time and has libwebp decode
+at a reduced scale, which is faster and needs a fraction of the memory (figures in
+bench/RESULTS.md). It only decodes and shrinks here, to a size that leaves headroom;
+cropping, orientation, colour conversion, the final Lanczos resample and encoding stay
+in imaging.py, so both paths make the same thumbnail.
+
+Imported on first use only: the common path (JPEG) never loads libvips.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pyvips
+from PIL import Image
+
+# A server thumbnails each upload once: cached operations would only hold memory.
+pyvips.cache_set_max(0)
+# libvips warns once per damaged scanline; the one error raised below says it once.
+logging.getLogger("pyvips").setLevel(logging.ERROR)
+
+# libvips interpretation and band count -> the Pillow mode of the same pixels.
+_MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
+
+
+class DecodeError(Exception):
+    """libvips could not decode the data (truncated or corrupt)."""
+
+
+def decode_shrunk(data: bytes, width: int, height: int) -> tuple[Image.Image, bytes | None]:
+    """Decode ``data`` straight to ``width`` x ``height`` pixels (stored orientation).
+
+    Returns the pixels as a Pillow image in L, LA, RGB, RGBA or CMYK, and the ICC
+    profile that still describes them (None once they are sRGB).
+    """
+    try:
+        # fail_on goes to the loader: a truncated file is an error, not a half-grey image.
+        image = pyvips.Image.thumbnail_buffer(
+            data, width, height=height, size="force", no_rotate=True, option_string="fail_on=truncated"
+        )
+        if image.format != "uchar":
+            image = image.cast("uchar", shift=True)  # 16-bit samples: keep the top 8 bits
+        mode = "CMYK" if image.interpretation == "cmyk" else _MODES.get(image.bands)
+        if mode is None:
+            image = image.extract_band(0, n=3)  # extra bands beyond alpha carry nothing we show
+            mode = "RGB"
+        pixels = image.write_to_memory()
+        icc_profile = image.get("icc-profile-data") if "icc-profile-data" in image.get_fields() else None
+    except pyvips.Error as error:
+        raise DecodeError(": ".join(line.strip() for line in str(error).splitlines() if line.strip())) from None
+    return Image.frombuffer(mode, (image.width, image.height), pixels, "raw", mode, 0, 1), icc_profile
