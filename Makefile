@@ -14,7 +14,7 @@ PYTHON313 ?= $(shell for candidate in python3.13 $$(pyenv root 2>/dev/null)/vers
 	"$$candidate" -c pass >/dev/null 2>&1 && { command -v "$$candidate"; break; }; done)
 VENV313 := .venv313
 
-.PHONY: venv run lint test unit integration e2e deploy-tests compat latency system-packages clean
+.PHONY: venv run lint test unit integration e2e deploy-tests compat latency bench system-packages clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ run: $(STAMP)
 # Upload-to-thumbnail latency of the local pipeline (README's figures).
 latency: $(STAMP)
 	$(BIN)/python -m localdev.latency
+
+# Speed, memory and quality against naive Pillow, libvips and the decode floor (bench/RESULTS.md).
+bench: $(STAMP)
+	$(BIN)/python -m bench
 
 # Debian packages some tests need: chromium for the browser test (Playwright's own browser
 # download cannot work here) and shellcheck for deploy.sh. Installed when missing and we
