@@ -27,10 +27,11 @@ Every option can also be given as the environment variable in brackets; a flag w
   --input-bucket NAME     bucket whose uploads are thumbnailed [INPUT_BUCKET] (PROJECT-thumbnailer-input)
   --output-bucket NAME    bucket the thumbnails go to [OUTPUT_BUCKET] (PROJECT-thumbnailer-output)
   --function NAME         function name [FUNCTION_NAME] (image-processor)
-  --memory SIZE           memory per instance, e.g. 256Mi, 1Gi [MEMORY] (256Mi)
-  --cpu N                 vCPUs per instance, e.g. 1, 0.5; empty: gcloud's default for the memory [CPU] ()
+  --memory SIZE           memory per instance, e.g. 512Mi, 1Gi [MEMORY] (1Gi)
+  --cpu N                 vCPUs per instance, e.g. 1, 0.5; empty: gcloud's default for the memory [CPU] (1)
   --timeout SECONDS       per-event timeout, 1-540 [TIMEOUT] (120)
-  --concurrency N         events one instance handles at once, 1-1000; >1 needs --cpu >= 1 [CONCURRENCY] (1)
+  --concurrency N         events one instance handles at once, 1-1000; >1 needs --cpu >= 1 [CONCURRENCY] (4)
+                          (defaults from bench/RESULTS.md: README, "Sizing the function")
   --max-instances N       upper bound on instances [MAX_INSTANCES] (10)
   --retry | --no-retry    redeliver failed events for up to 24 h [RETRY=true|false] (--retry)
   --set VAR=VALUE         a thumbnail setting for the function, repeatable; the variables
@@ -64,10 +65,10 @@ REGION="${REGION:-us-central1}"
 INPUT="${INPUT_BUCKET:-}"
 OUTPUT="${OUTPUT_BUCKET:-}"
 FUNCTION="${FUNCTION_NAME:-image-processor}"
-MEMORY="${MEMORY:-256Mi}"
-CPU="${CPU:-}"
+MEMORY="${MEMORY:-1Gi}"
+CPU="${CPU-1}"
 TIMEOUT="${TIMEOUT:-120}"
-CONCURRENCY="${CONCURRENCY:-1}"
+CONCURRENCY="${CONCURRENCY:-4}"
 MAX_INSTANCES="${MAX_INSTANCES:-10}"
 RETRY="${RETRY:-true}"
 DRY_RUN=false

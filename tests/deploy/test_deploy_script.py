@@ -51,7 +51,7 @@ def test_help_documents_every_flag() -> None:
         (("--project", "demo-project", "--input-bucket", "gs://x"), "is not a bucket name"),
         (("--project", "demo-project", "--memory", "lots"), "is not a size"),
         (("--project", "demo-project", "--timeout", "9000"), "--timeout '9000'"),
-        (("--project", "demo-project", "--concurrency", "4"), "needs --cpu 1 or more"),
+        (("--project", "demo-project", "--cpu", "0.5", "--concurrency", "4"), "needs --cpu 1 or more"),
         (("--project", "demo-project", "--set", "THUMBNAIL_SIZES=huge"), "THUMBNAIL_SIZES: 'huge'"),
         (("--project", "demo-project", "--set", "NOT_A_SETTING=1"), "unknown setting"),
         (("--project", "demo-project", "--frobnicate"), "unknown argument"),
@@ -77,6 +77,9 @@ def test_dry_run_prints_each_gcloud_command_shell_quoted() -> None:
                      "--no-allow-unauthenticated", "--ingress-settings=internal-only"):  # fmt: skip
         assert expected in deploy
     assert "--set-env-vars=^@^OUTPUT_BUCKET=demo-project-thumbnailer-output@THUMBNAIL_SIZES=200x200,64x64" in deploy
+    # Sizing from bench/RESULTS.md: one vCPU, four events at once, room for four worst-case conversions.
+    for default in ("--memory=1Gi", "--cpu=1", "--concurrency=4", "--timeout=120s", "--max-instances=10"):
+        assert default in deploy
     enabled = next(command for command in commands if command[1:3] == ["services", "enable"])
     for api in ("cloudfunctions", "run", "cloudbuild", "artifactregistry", "eventarc", "pubsub", "storage", "logging"):
         assert f"{api}.googleapis.com" in enabled
