@@ -1,7 +1,8 @@
-"""``python -m thumbnailer``: the function's imaging path and settings, on local files.
+"""``python -m thumbnailer``: the function's imaging path and settings, on local files;
+and ``backfill``, the function's pipeline over a bucket's existing uploads.
 
 Exit status: 0 every file done, 1 some file failed (one line per failure on stderr),
-2 bad usage or configuration.
+2 bad usage or configuration, 130 interrupted (backfill: run it again to continue).
 """
 
 from __future__ import annotations
@@ -17,15 +18,18 @@ from pathlib import Path
 from typing import TextIO
 
 from thumbnailer import config, errors
+from thumbnailer.backfill import BackfillSummary, Outcome, plan_backfill, run_backfill
 from thumbnailer.config import ConfigError, FitMode, ImagingSettings, OutputFormat
 from thumbnailer.imaging import check_input_size, render_thumbnails
 from thumbnailer.naming import thumbnail_name
+from thumbnailer.storage import CloudStorage
 
 
 class ExitStatus(enum.IntEnum):
     OK = 0
     FAILED = 1
     USAGE = 2
+    INTERRUPTED = 130
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -48,7 +52,59 @@ def _build_parser() -> argparse.ArgumentParser:
     thumbnail.add_argument("-o", "--output-dir", type=Path, required=True, help="folder for the thumbnails")
     thumbnail.add_argument("files", nargs="+", type=Path, metavar="FILE")
     commands.add_parser("settings", help="print the environment variables as a Markdown table")
+    backfill = commands.add_parser(
+        "backfill",
+        help="make the missing thumbnails for a bucket's existing uploads",
+        description="Make thumbnails for the objects in BUCKET that have none, with the function's own pipeline "
+        "and settings (OUTPUT_BUCKET and the other variables, as deployed). No function is invoked; writes are "
+        "create-only; a second run continues where the first stopped.",
+    )
+    backfill.add_argument("bucket", metavar="BUCKET", type=_bucket_argument, help="the input bucket (gs:// optional)")
+    backfill.add_argument("--prefix", default="", help="only objects whose names start with this")
+    backfill.add_argument(
+        "--workers", type=int, choices=range(1, 65), default=4, metavar="1-64", help="objects in flight (4)"
+    )
+    backfill.add_argument("--retry-failed", action="store_true", help="also retry uploads with a failure record")
+    backfill.add_argument("--dry-run", action="store_true", help="list and count, read and write nothing")
     return parser
+
+
+def _bucket_argument(value: str) -> str:
+    try:
+        return config.parse_bucket(value.removeprefix("gs://").rstrip("/"))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _backfill(args: argparse.Namespace, environ: Mapping[str, str], out: TextIO, err: TextIO) -> int:
+    try:
+        settings = config.Settings.from_environ(environ)
+    except ConfigError as error:
+        err.write(f"error: {error}\n")
+        return ExitStatus.USAGE
+    store = CloudStorage(retry_seconds=settings.storage_retry_seconds, timeout_seconds=settings.storage_timeout_seconds)
+    try:
+        plan = plan_backfill(store, settings, args.bucket, args.prefix, retry_failed=args.retry_failed)
+    except errors.ThumbnailerError as error:
+        err.write(f"error: cannot list the buckets: {error}\n")
+        return ExitStatus.FAILED
+    except KeyboardInterrupt:
+        err.write("interrupted while listing; nothing was written\n")
+        return ExitStatus.INTERRUPTED
+    if args.dry_run:
+        out.write(BackfillSummary(plan).lines()[0] + " (dry run: nothing read or written)\n")
+        return ExitStatus.OK
+    from tqdm import tqdm  # only the backfill draws a progress bar
+
+    # disable=None: a bar on a terminal, nothing in a log file.
+    with tqdm(total=len(plan.todo), unit="object", file=err, disable=None, dynamic_ncols=True) as bar:
+        summary = run_backfill(plan, settings, store, args.bucket, workers=args.workers, on_progress=bar.update)
+    out.write("".join(f"{line}\n" for line in summary.lines()))
+    if summary.interrupted:
+        return ExitStatus.INTERRUPTED
+    if summary.aborted or summary.outcomes[Outcome.FAILED] or summary.outcomes[Outcome.ERROR]:
+        return ExitStatus.FAILED
+    return ExitStatus.OK
 
 
 def _settings(args: argparse.Namespace, environ: Mapping[str, str]) -> ImagingSettings:
@@ -97,6 +153,8 @@ def main(
     if args.command == "settings":
         out.write(config.markdown_table() + "\n")
         return ExitStatus.OK
+    if args.command == "backfill":
+        return _backfill(args, environ, out, err)
     try:
         settings = _settings(args, environ)
     except ConfigError as error:

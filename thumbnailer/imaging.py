@@ -35,6 +35,8 @@ _ENCODINGS: dict[str, tuple[str, str, str]] = {
     "avif": ("AVIF", "avif", "image/avif"),
     "gif": ("GIF", "gif", "image/gif"),
 }
+#: Every extension a thumbnail can have (backfill looks for any of them).
+OUTPUT_EXTENSIONS: tuple[str, ...] = tuple(sorted({extension for _, extension, _ in _ENCODINGS.values()}))
 # `original` keeps these input formats; any other input falls back to `auto`.
 # MPO is a JPEG with extra pictures (phone cameras); Pillow opens it with its JPEG plugin.
 _ORIGINAL_FORMATS = {"JPEG": "jpeg", "MPO": "jpeg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "AVIF": "avif"}

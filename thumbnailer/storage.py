@@ -32,6 +32,15 @@ class StoredObject:
 
 
 @dataclass(frozen=True)
+class ListedObject:
+    name: str
+    generation: int
+    size: int
+    content_type: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class NewObject:
     data: bytes
     content_type: str
@@ -50,6 +59,10 @@ class ObjectStore(Protocol):
 
     def stat(self, bucket: str, name: str) -> StoredObject | None:
         """The live generation's metadata, or None if there is no such object."""
+        ...
+
+    def list(self, bucket: str, prefix: str = "") -> Iterator[ListedObject]:
+        """The live objects whose names start with ``prefix``, page by page."""
         ...
 
     def write(self, bucket: str, name: str, new: NewObject, *, if_generation_match: int | None) -> None:
@@ -150,6 +163,20 @@ class CloudStorage:
         if blob is None or blob.generation is None:
             return None
         return StoredObject(generation=int(blob.generation), metadata=dict(blob.metadata or {}))
+
+    def list(self, bucket: str, prefix: str = "") -> Iterator[ListedObject]:
+        with _translated(f"list gs://{bucket}/{prefix}"):
+            blobs = self._bucket(bucket).client.list_blobs(
+                bucket, prefix=prefix or None, retry=self._retry(), timeout=self._timeout
+            )
+            for blob in blobs:
+                yield ListedObject(
+                    name=blob.name,
+                    generation=int(blob.generation),
+                    size=int(blob.size or 0),
+                    content_type=blob.content_type,
+                    metadata=dict(blob.metadata or {}),
+                )
 
     def write(self, bucket: str, name: str, new: NewObject, *, if_generation_match: int | None) -> None:
         try:

@@ -1,0 +1,140 @@
+"""`python -m thumbnailer backfill` against fake-gcs-server: 500 uploads, interrupted, resumed.
+
+The command runs as its own process, exactly as a user runs it; only the emulator's
+address and the function's settings come from the environment.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from google.cloud import storage
+from PIL import Image
+
+from localdev.function import ROOT
+from localdev.gcs import FakeGcsServer
+from tests.integration.conftest import Buckets
+from thumbnailer.pipeline import SOURCE_GENERATION_KEY, SOURCE_OBJECT_KEY
+
+UPLOADS = 500
+
+
+def small_jpeg(index: int) -> bytes:
+    image = Image.new("RGB", (480, 360), ((index * 37) % 256, (index * 91) % 256, (index * 53) % 256))
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def uploaded(storage_client: storage.Client, buckets: Buckets) -> list[str]:
+    """500 photos, a text file posing as a photo, and a thumbnail someone copied back in."""
+    bucket = storage_client.bucket(buckets.input)
+    names = [f"photos/{index:03d}.jpg" for index in range(UPLOADS)]
+
+    def upload(index: int) -> None:
+        bucket.blob(names[index]).upload_from_string(small_jpeg(index), content_type="image/jpeg")
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(upload, range(UPLOADS)))
+    bucket.blob("photos/notes.jpg").upload_from_string(b"not a photo", content_type="image/jpeg")
+    copied_back = bucket.blob("photos/copied_200x200.jpg")
+    copied_back.metadata = {SOURCE_OBJECT_KEY: "photos/copied.jpg"}  # the function's own output: never processed
+    copied_back.upload_from_string(small_jpeg(0), content_type="image/jpeg")
+    return names
+
+
+def backfill(gcs: FakeGcsServer, buckets: Buckets, *arguments: str) -> subprocess.Popen[str]:
+    environ = {
+        "PATH": os.environ["PATH"],
+        "STORAGE_EMULATOR_HOST": gcs.url,
+        "OUTPUT_BUCKET": buckets.output,
+        "STORAGE_RETRY_SECONDS": "5",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "thumbnailer", "backfill", f"gs://{buckets.input}", *arguments],
+        cwd=ROOT,
+        env=environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finish(process: subprocess.Popen[str]) -> tuple[int, str, str]:
+    stdout, stderr = process.communicate(timeout=180)
+    return process.returncode, stdout, stderr
+
+
+def thumbnails(storage_client: storage.Client, buckets: Buckets) -> dict[str, storage.Blob]:
+    blobs = storage_client.list_blobs(buckets.output)
+    return {blob.name: blob for blob in blobs if not blob.name.startswith("failed/")}
+
+
+def test_backfill_interrupted_halfway_then_resumed_makes_every_thumbnail_once(
+    gcs: FakeGcsServer, storage_client: storage.Client, buckets: Buckets, uploaded: list[str]
+) -> None:
+    # One worker, so the interruption surely lands halfway.
+    first = backfill(gcs, buckets, "--workers", "1")
+    deadline = time.monotonic() + 120
+    while len(thumbnails(storage_client, buckets)) < UPLOADS // 4:
+        assert first.poll() is None, first.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    first.send_signal(signal.SIGINT)
+    status, stdout, stderr = finish(first)
+    assert status == 130, stderr
+    assert "interrupted: run the same command again" in stdout
+    made_first = thumbnails(storage_client, buckets)
+    assert UPLOADS // 4 <= len(made_first) < UPLOADS
+
+    status, stdout, stderr = finish(backfill(gcs, buckets, "--workers", "4"))
+    assert status == 1, stderr  # the text file cannot be thumbnailed
+    assert f"listed {UPLOADS + 2} objects: {len(made_first)} already had thumbnails" in stdout
+    assert f"thumbnailed {UPLOADS - len(made_first)}, failed 1, errors 0, not reached 0" in stdout
+    assert "not_an_image 1" in stdout
+
+    made = thumbnails(storage_client, buckets)
+    assert sorted(made) == sorted(f"{name}_200x200.jpg" for name in uploaded)
+    for name, blob in made.items():
+        assert blob.metadata[SOURCE_OBJECT_KEY] == name.removesuffix("_200x200.jpg")
+        assert blob.metadata[SOURCE_GENERATION_KEY]
+    # Create-only: what the interrupted run wrote was kept, not written again.
+    assert {name: made[name].generation for name in made_first} == {
+        name: blob.generation for name, blob in made_first.items()
+    }
+    assert storage_client.bucket(buckets.output).get_blob("failed/photos/notes.jpg.json") is not None
+
+    # A third run has nothing left to read: the bad file's failure is on record.
+    status, stdout, stderr = finish(backfill(gcs, buckets))
+    assert status == 0, stderr
+    assert f"{UPLOADS} already had thumbnails, 1 had a failure on record, 1 were folders or thumbnails, 0 to do" in (
+        stdout
+    )
+
+
+def test_dry_run_counts_and_writes_nothing(
+    gcs: FakeGcsServer, storage_client: storage.Client, buckets: Buckets, uploaded: list[str]
+) -> None:
+    status, stdout, stderr = finish(backfill(gcs, buckets, "--dry-run", "--prefix", "photos/0"))
+    assert status == 0, stderr
+    assert "listed 100 objects: 0 already had thumbnails" in stdout
+    assert "100 to do (dry run: nothing read or written)" in stdout
+    assert list(storage_client.list_blobs(buckets.output)) == []
+
+
+def test_bad_settings_and_a_missing_output_bucket_are_named(gcs: FakeGcsServer, buckets: Buckets) -> None:
+    status, _, stderr = finish(backfill(gcs, buckets, "--workers", "0"))
+    assert status == 2
+    assert "--workers" in stderr
+    missing = Buckets(input=buckets.input, output="no-such-bucket-here")
+    status, stdout, stderr = finish(backfill(gcs, missing))
+    assert status == 1
+    assert "no-such-bucket-here" in stdout + stderr

@@ -1,0 +1,208 @@
+"""``python -m thumbnailer backfill``: thumbnails for the uploads that have none.
+
+For a bucket that had files before the function was deployed, or objects whose events
+were lost. Safe by construction, the way a bulk job over someone's bucket must be:
+- no function is invoked: the objects are processed here, by the function's own
+  pipeline, so nothing fans out and nothing retries on its own;
+- what is done is decided from two listings (input and output buckets) before any
+  image is read, so a second run reads only what the first did not finish, and an
+  upload whose failure is on record (``FAILURE_PREFIX``) is not read again unless asked;
+- every write is create-only (as in the function): an interrupted or repeated run
+  never overwrites or duplicates a thumbnail;
+- at most ``workers`` objects are in flight, and Ctrl-C stops taking new ones, lets
+  those finish and prints the summary.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+
+from thumbnailer import errors
+from thumbnailer.config import Settings
+from thumbnailer.events import StorageObjectEvent
+from thumbnailer.imaging import OUTPUT_EXTENSIONS
+from thumbnailer.naming import failure_record_name, thumbnail_name
+from thumbnailer.pipeline import SOURCE_OBJECT_KEY, process_event
+from thumbnailer.storage import ListedObject, ObjectStore
+
+
+class Outcome(enum.StrEnum):
+    DONE = "thumbnailed"  # thumbnails written (or found written by a concurrent run)
+    FAILED = "failed"  # a permanent failure: bad file, recorded like the function does
+    ERROR = "error"  # a transient failure: run again to retry
+
+
+@dataclass(frozen=True)
+class BackfillPlan:
+    """What the listings say, before any image is read."""
+
+    todo: tuple[ListedObject, ...]
+    listed: int
+    already_done: int
+    failed_before: int
+    not_uploads: int  # folder placeholders and the function's own output
+
+
+@dataclass
+class BackfillSummary:
+    plan: BackfillPlan
+    outcomes: Counter[Outcome] = field(default_factory=Counter)
+    reasons: Counter[str] = field(default_factory=Counter)
+    interrupted: bool = False
+    aborted: str | None = None  # why the run stopped early, if a storage error ended it
+
+    @property
+    def unprocessed(self) -> int:
+        return len(self.plan.todo) - sum(self.outcomes.values())
+
+    def lines(self) -> list[str]:
+        plan = self.plan
+        lines = [
+            f"listed {plan.listed} objects: {plan.already_done} already had thumbnails, "
+            f"{plan.failed_before} had a failure on record, {plan.not_uploads} were folders or thumbnails, "
+            f"{len(plan.todo)} to do",
+            f"thumbnailed {self.outcomes[Outcome.DONE]}, failed {self.outcomes[Outcome.FAILED]}, "
+            f"errors {self.outcomes[Outcome.ERROR]}, not reached {self.unprocessed}",
+        ]
+        if self.reasons:
+            lines.append("reasons: " + ", ".join(f"{reason} {count}" for reason, count in self.reasons.most_common()))
+        if self.aborted:
+            lines.append(f"stopped: {self.aborted}")
+        elif self.interrupted:
+            lines.append("interrupted: run the same command again to continue where this run stopped")
+        elif self.outcomes[Outcome.ERROR]:
+            lines.append("some objects met a transient error: run the same command again to retry them")
+        return lines
+
+
+def _is_own_output(listed: ListedObject, bucket: str, settings: Settings) -> bool:
+    if SOURCE_OBJECT_KEY in listed.metadata:
+        return True
+    prefixes = [p for p in (settings.output_prefix, settings.failure_prefix) if p]
+    return bucket == settings.output_bucket and any(listed.name.startswith(p) for p in prefixes)
+
+
+def _has_thumbnails(name: str, settings: Settings, outputs: set[str]) -> bool:
+    try:
+        return all(
+            any(
+                thumbnail_name(name, size, extension, settings.output_prefix) in outputs
+                for extension in OUTPUT_EXTENSIONS
+            )
+            for size in settings.imaging.sizes
+        )
+    except errors.OutputNameTooLong:
+        return False  # processing it records why it has none
+
+
+def _has_failure_record(name: str, settings: Settings, outputs: set[str]) -> bool:
+    if not settings.failure_prefix:
+        return False
+    try:
+        return failure_record_name(name, settings.failure_prefix) in outputs
+    except errors.OutputNameTooLong:
+        return False
+
+
+def plan_backfill(
+    store: ObjectStore, settings: Settings, bucket: str, prefix: str = "", *, retry_failed: bool = False
+) -> BackfillPlan:
+    """Decide from the listings alone which objects still need thumbnails."""
+    # One listing of the output bucket covers thumbnails and failure records: the longest
+    # prefix both share (object names, compared as strings, not as paths).
+    prefixes = [settings.output_prefix, settings.failure_prefix or settings.output_prefix]
+    outputs = {listed.name for listed in store.list(settings.output_bucket, os.path.commonprefix(prefixes))}  # noqa: RUF071
+    todo: list[ListedObject] = []
+    listed = done = failed_before = not_uploads = 0
+    for candidate in store.list(bucket, prefix):
+        listed += 1
+        if candidate.name.endswith("/") or _is_own_output(candidate, bucket, settings):
+            not_uploads += 1
+        elif _has_thumbnails(candidate.name, settings, outputs):
+            done += 1
+        elif not retry_failed and _has_failure_record(candidate.name, settings, outputs):
+            failed_before += 1
+        else:
+            todo.append(candidate)
+    return BackfillPlan(tuple(todo), listed, done, failed_before, not_uploads)
+
+
+def _process_one(listed: ListedObject, bucket: str, run_id: str, settings: Settings, store: ObjectStore) -> str:
+    """Run the function's pipeline on one listed object; returns the outcome's reason."""
+    event = StorageObjectEvent(
+        event_id=run_id,
+        bucket=bucket,
+        name=listed.name,
+        generation=listed.generation,
+        size=listed.size,
+        content_type=listed.content_type,
+        metadata=listed.metadata,
+    )
+    return process_event(event, settings, store).outcome
+
+
+def run_backfill(
+    plan: BackfillPlan,
+    settings: Settings,
+    store: ObjectStore,
+    bucket: str,
+    *,
+    workers: int,
+    on_progress: Callable[[], None] = lambda: None,
+) -> BackfillSummary:
+    """Process ``plan.todo`` with at most ``workers`` objects in flight."""
+    summary = BackfillSummary(plan)
+    run_id = f"backfill-{uuid.uuid4()}"
+    lock = threading.Lock()
+
+    def tally(future: Future[str]) -> None:
+        try:
+            outcome, reason = Outcome.DONE, future.result()
+        except errors.StorageMisconfigured as error:
+            outcome, reason = Outcome.ERROR, error.reason
+            summary.aborted = str(error)
+        except errors.TransientError as error:
+            outcome, reason = Outcome.ERROR, error.reason
+        except errors.PermanentError as error:
+            outcome, reason = Outcome.FAILED, error.reason
+        with lock:
+            summary.outcomes[outcome] += 1
+            summary.reasons[reason] += 1
+        on_progress()
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="backfill") as pool:
+        in_flight: set[Future[str]] = set()
+        try:
+            for listed in plan.todo:
+                if summary.aborted:
+                    break
+                if len(in_flight) >= workers:
+                    finished, in_flight = _wait_for_one(in_flight)
+                    for future in finished:
+                        tally(future)
+                in_flight.add(pool.submit(_process_one, listed, bucket, run_id, settings, store))
+        except KeyboardInterrupt:
+            summary.interrupted = True
+        finally:
+            # In-flight objects finish (their writes are whole or absent either way).
+            for future in _drain(in_flight):
+                tally(future)
+    return summary
+
+
+def _wait_for_one(in_flight: set[Future[str]]) -> tuple[set[Future[str]], set[Future[str]]]:
+    finished, pending = wait(in_flight, return_when=FIRST_COMPLETED)
+    return set(finished), set(pending)
+
+
+def _drain(in_flight: Iterable[Future[str]]) -> list[Future[str]]:
+    futures = list(in_flight)
+    wait(futures)
+    return futures
