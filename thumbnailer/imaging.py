@@ -128,13 +128,16 @@ def _decoding() -> Iterator[None]:
         raise errors.CorruptImage(f"cannot decode the image: {error}") from None
 
 
-def _register_heif_if_needed(data: bytes) -> None:
+def _formats_for(data: bytes) -> tuple[str, ...]:
+    """The decoders to try: HEIF only for HEIF brands (Pillow refuses an unregistered name)."""
     if data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
         import pillow_heif
 
         # pillow-heif applies the container's rotation and mirroring and resets the EXIF
         # orientation to 1, so the pixels it gives are upright already.
         pillow_heif.register_heif_opener()
+        return INPUT_FORMATS
+    return tuple(name for name in INPUT_FORMATS if name != "HEIF")
 
 
 def _open(data: bytes, settings: ImagingSettings) -> Image.Image:
@@ -142,8 +145,7 @@ def _open(data: bytes, settings: ImagingSettings) -> Image.Image:
         # Our own pixel limit below is the check; Pillow's warning would only be noise.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         with _decoding():
-            _register_heif_if_needed(data)
-            image = Image.open(io.BytesIO(data), formats=INPUT_FORMATS)
+            image = Image.open(io.BytesIO(data), formats=_formats_for(data))
     width, height = image.size
     if width * height > settings.max_input_pixels:
         image.close()
