@@ -5,7 +5,7 @@ set -euo pipefail
 
 readonly FUNCTION_VARIABLES=(
   OUTPUT_PREFIX THUMBNAIL_SIZES THUMBNAIL_MODE THUMBNAIL_FORMAT THUMBNAIL_QUALITY THUMBNAIL_BACKGROUND
-  THUMBNAIL_CACHE_CONTROL MAX_INPUT_BYTES MAX_INPUT_PIXELS FAILURE_PREFIX STORAGE_RETRY_SECONDS
+  THUMBNAIL_CACHE_CONTROL MAX_INPUT_BYTES MAX_INPUT_PIXELS FAILURE_PREFIX DELETE_SOURCE STORAGE_RETRY_SECONDS
   STORAGE_TIMEOUT_SECONDS LOG_LEVEL
 )
 readonly APIS=(
@@ -37,8 +37,9 @@ Every option can also be given as the environment variable in brackets; a flag w
   --set VAR=VALUE         a thumbnail setting for the function, repeatable; the variables
                           OUTPUT_PREFIX THUMBNAIL_SIZES THUMBNAIL_MODE THUMBNAIL_FORMAT THUMBNAIL_QUALITY
                           THUMBNAIL_BACKGROUND THUMBNAIL_CACHE_CONTROL MAX_INPUT_BYTES MAX_INPUT_PIXELS
-                          FAILURE_PREFIX STORAGE_RETRY_SECONDS STORAGE_TIMEOUT_SECONDS LOG_LEVEL
-                          are also taken from the environment (README lists their meaning)
+                          FAILURE_PREFIX DELETE_SOURCE STORAGE_RETRY_SECONDS STORAGE_TIMEOUT_SECONDS LOG_LEVEL
+                          are also taken from the environment (README lists their meaning);
+                          DELETE_SOURCE=true also lets the runtime account delete uploads
   --dry-run               print every gcloud command, one per line, and run none
   --teardown              delete the function, its service accounts and IAM grants; buckets
                           only with --delete-buckets, and only empty ones unless --delete-objects
@@ -302,9 +303,14 @@ deploy() {
     fi
   done
 
-  say "Granting the runtime account read on gs://$INPUT and object use on gs://$OUTPUT"
+  # Read only on the input, unless the function is to delete each upload once it is done.
+  local input_role=roles/storage.objectViewer
+  if [[ "${SETTINGS[DELETE_SOURCE]:-false}" =~ ^([Tt][Rr][Uu][Ee]|1|[Yy][Ee][Ss]|[Oo][Nn])$ ]]; then
+    input_role=roles/storage.objectUser
+  fi
+  say "Granting the runtime account ${input_role#roles/storage.} on gs://$INPUT and objectUser on gs://$OUTPUT"
   grant storage buckets add-iam-policy-binding "gs://$INPUT" --project="$PROJECT" \
-    --member="serviceAccount:$RUN_SA_EMAIL" --role=roles/storage.objectViewer --format=none --quiet
+    --member="serviceAccount:$RUN_SA_EMAIL" --role="$input_role" --format=none --quiet
   # objectUser, not objectCreator: writes are conditional on what exists (get), and a new
   # upload under the same name replaces its thumbnail (an overwrite needs delete).
   grant storage buckets add-iam-policy-binding "gs://$OUTPUT" --project="$PROJECT" \
@@ -382,7 +388,8 @@ teardown() {
   revoke projects remove-iam-policy-binding "$PROJECT" --member="serviceAccount:$TRIGGER_SA_EMAIL" \
     --role=roles/eventarc.eventReceiver --condition=None --format=none --quiet
   local bucket grants
-  for grants in "$INPUT roles/storage.objectViewer" "$OUTPUT roles/storage.objectUser"; do
+  for grants in "$INPUT roles/storage.objectViewer" "$INPUT roles/storage.objectUser" \
+    "$OUTPUT roles/storage.objectUser"; do
     bucket="${grants%% *}"
     if bucket_location "$bucket" >/dev/null; then
       revoke storage buckets remove-iam-policy-binding "gs://$bucket" --project="$PROJECT" \

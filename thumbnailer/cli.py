@@ -66,6 +66,12 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     backfill.add_argument("--retry-failed", action="store_true", help="also retry uploads with a failure record")
     backfill.add_argument("--dry-run", action="store_true", help="list and count, read and write nothing")
+    backfill.add_argument(
+        "--delete-source",
+        action="store_true",
+        help="delete each upload once its thumbnails are written (DELETE_SOURCE is ignored here: a bulk job "
+        "deletes only when told on its own command line)",
+    )
     return parser
 
 
@@ -78,7 +84,7 @@ def _bucket_argument(value: str) -> str:
 
 def _backfill(args: argparse.Namespace, environ: Mapping[str, str], out: TextIO, err: TextIO) -> int:
     try:
-        settings = config.Settings.from_environ(environ)
+        settings = replace(config.Settings.from_environ(environ), delete_source=args.delete_source)
     except ConfigError as error:
         err.write(f"error: {error}\n")
         return ExitStatus.USAGE

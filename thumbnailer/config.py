@@ -136,6 +136,15 @@ def parse_bucket(text: str) -> str:
     return text
 
 
+def parse_bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in {"true", "1", "yes", "on"}:
+        return True
+    if value in {"false", "0", "no", "off"}:
+        return False
+    raise ValueError(f"{text!r} is not true or false")
+
+
 def _parse_log_level(text: str) -> str:
     level = text.strip().upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
@@ -242,6 +251,15 @@ STORAGE_TIMEOUT_SECONDS = Variable(
 )
 LOG_LEVEL = Variable("LOG_LEVEL", "INFO", "`DEBUG`, `INFO`, `WARNING` or `ERROR`.", _parse_log_level)
 
+DELETE_SOURCE = Variable(
+    "DELETE_SOURCE",
+    "false",
+    "`true`: delete each upload once all its thumbnails are written (exactly the generation processed, never "
+    "after a failure or when a newer upload is there). The runtime account then needs delete on the input "
+    "bucket; `deploy.sh` grants it.",
+    parse_bool,
+)
+
 VARIABLES: tuple[Variable, ...] = (
     OUTPUT_BUCKET,
     OUTPUT_PREFIX,
@@ -254,6 +272,7 @@ VARIABLES: tuple[Variable, ...] = (
     MAX_INPUT_BYTES,
     MAX_INPUT_PIXELS,
     FAILURE_PREFIX,
+    DELETE_SOURCE,
     STORAGE_RETRY_SECONDS,
     STORAGE_TIMEOUT_SECONDS,
     LOG_LEVEL,
@@ -293,6 +312,7 @@ class Settings:
     imaging: ImagingSettings
     output_prefix: str = OUTPUT_PREFIX.default_value()
     failure_prefix: str = FAILURE_PREFIX.default_value()
+    delete_source: bool = DELETE_SOURCE.default_value()
     cache_control: str = THUMBNAIL_CACHE_CONTROL.default_value()
     storage_retry_seconds: float = STORAGE_RETRY_SECONDS.default_value()
     storage_timeout_seconds: float = STORAGE_TIMEOUT_SECONDS.default_value()
@@ -305,6 +325,7 @@ class Settings:
             imaging=ImagingSettings.from_environ(environ),
             output_prefix=OUTPUT_PREFIX.read(environ),
             failure_prefix=FAILURE_PREFIX.read(environ),
+            delete_source=DELETE_SOURCE.read(environ),
             cache_control=THUMBNAIL_CACHE_CONTROL.read(environ),
             storage_retry_seconds=STORAGE_RETRY_SECONDS.read(environ),
             storage_timeout_seconds=STORAGE_TIMEOUT_SECONDS.read(environ),

@@ -95,6 +95,7 @@ class EventHandler:
             source_format=report.source_format,
             bytes_in=report.bytes_in,
             bytes_out=report.bytes_out,
+            source_deleted=report.source_deleted,
             thumbnails=[
                 {"name": t.name, "width": t.width, "height": t.height, "bytes": t.bytes, "outcome": t.outcome.value}
                 for t in report.thumbnails

@@ -50,6 +50,7 @@ class Report:
     source_format: str
     bytes_in: int
     thumbnails: tuple[WrittenThumbnail, ...]
+    source_deleted: bool = False
 
     @property
     def bytes_out(self) -> int:
@@ -95,7 +96,13 @@ def process_event(event: StorageObjectEvent, settings: Settings, store: ObjectSt
         _write_thumbnail(event, name, size, thumbnail, settings, store)
         for name, size, thumbnail in zip(names, settings.imaging.sizes, rendering.thumbnails, strict=True)
     )
-    return Report(rendering.source_format, len(data), written)
+    # Only once every thumbnail of this generation is in place, and only this generation:
+    # a redelivery finds its thumbnails there and deletes again (harmlessly), a stale event
+    # (superseded) leaves the newer upload alone.
+    deleted = False
+    if settings.delete_source and all(t.outcome is not WriteOutcome.SUPERSEDED for t in written):
+        deleted = store.delete(event.bucket, event.name, if_generation_match=event.generation)
+    return Report(rendering.source_format, len(data), written, deleted)
 
 
 def _source_metadata(event: StorageObjectEvent) -> dict[str, str]:

@@ -65,6 +65,10 @@ class ObjectStore(Protocol):
         """The live objects whose names start with ``prefix``, page by page."""
         ...
 
+    def delete(self, bucket: str, name: str, *, if_generation_match: int) -> bool:
+        """Delete exactly that generation; False if it is already gone or was overwritten."""
+        ...
+
     def write(self, bucket: str, name: str, new: NewObject, *, if_generation_match: int | None) -> None:
         """Write in one request. ``if_generation_match``: 0 creates only, G replaces exactly
         generation G, None overwrites whatever is there. ``WriteConflict`` if the precondition fails."""
@@ -177,6 +181,18 @@ class CloudStorage:
                     content_type=blob.content_type,
                     metadata=dict(blob.metadata or {}),
                 )
+
+    def delete(self, bucket: str, name: str, *, if_generation_match: int) -> bool:
+        try:
+            with _translated(f"delete gs://{bucket}/{name}#{if_generation_match}"):
+                self._bucket(bucket).blob(name).delete(
+                    if_generation_match=if_generation_match, retry=self._retry(), timeout=self._timeout
+                )
+        except errors.StorageRejected as error:
+            if isinstance(error.__cause__, (api_exceptions.NotFound, api_exceptions.PreconditionFailed)):
+                return False
+            raise
+        return True
 
     def write(self, bucket: str, name: str, new: NewObject, *, if_generation_match: int | None) -> None:
         try:

@@ -98,6 +98,7 @@ def test_dry_run_teardown_shows_every_delete_and_asks_nothing() -> None:
         ["projects", "remove-iam-policy-binding", "demo-project"],
         ["storage", "buckets", "remove-iam-policy-binding"],
         ["storage", "buckets", "remove-iam-policy-binding"],
+        ["storage", "buckets", "remove-iam-policy-binding"],
         ["iam", "service-accounts", "delete"],
         ["iam", "service-accounts", "delete"],
         ["storage", "buckets", "delete"],

@@ -261,7 +261,9 @@ def test_a_failing_step_stops_the_deploy_with_exit_1(fresh_project: Deployer) ->
 
 def test_existing_input_bucket_elsewhere_moves_the_trigger_there(fresh_project: Deployer) -> None:
     fresh_project.cloud.add_bucket("photos-from-everywhere", location="US")
-    run = fresh_project.run("--input-bucket", "photos-from-everywhere", "--no-retry", "--function", "thumbs")
+    run = fresh_project.run(
+        "--input-bucket", "photos-from-everywhere", "--no-retry", "--function", "thumbs", "--set", "DELETE_SOURCE=true"
+    )
     assert run.returncode == 0, run.stderr
     created = [r.body["name"] for r in run.sent("POST", "/storage/v1/b") if r.path == "/storage/v1/b"]
     assert created == [OUTPUT]
@@ -271,3 +273,7 @@ def test_existing_input_bucket_elsewhere_moves_the_trigger_there(fresh_project: 
     assert trigger["eventFilters"] == [{"attribute": "bucket", "value": "photos-from-everywhere"}]
     assert trigger["retryPolicy"] == "RETRY_POLICY_DO_NOT_RETRY"
     assert trigger["serviceAccountEmail"] == f"thumbs-trigger@{PROJECT}.iam.gserviceaccount.com"
+    # DELETE_SOURCE=true: the runtime account may delete uploads (objectUser), still only on that bucket.
+    runtime = f"serviceAccount:thumbs-run@{PROJECT}.iam.gserviceaccount.com"
+    policy = run.after["bucket_policies"]["photos-from-everywhere"]
+    assert [role for role, members in policy.items() if runtime in members] == ["roles/storage.objectUser"]

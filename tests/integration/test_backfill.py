@@ -51,12 +51,15 @@ def uploaded(storage_client: storage.Client, buckets: Buckets) -> list[str]:
     return names
 
 
-def backfill(gcs: FakeGcsServer, buckets: Buckets, *arguments: str) -> subprocess.Popen[str]:
+def backfill(
+    gcs: FakeGcsServer, buckets: Buckets, *arguments: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
     environ = {
         "PATH": os.environ["PATH"],
         "STORAGE_EMULATOR_HOST": gcs.url,
         "OUTPUT_BUCKET": buckets.output,
         "STORAGE_RETRY_SECONDS": "5",
+        **(env or {}),
     }
     return subprocess.Popen(
         [sys.executable, "-m", "thumbnailer", "backfill", f"gs://{buckets.input}", *arguments],
@@ -138,3 +141,20 @@ def test_bad_settings_and_a_missing_output_bucket_are_named(gcs: FakeGcsServer, 
     status, stdout, stderr = finish(backfill(gcs, missing))
     assert status == 1
     assert "no-such-bucket-here" in stdout + stderr
+
+
+def test_backfill_deletes_uploads_only_when_told_on_its_command_line(
+    gcs: FakeGcsServer, storage_client: storage.Client, buckets: Buckets
+) -> None:
+    bucket = storage_client.bucket(buckets.input)
+    for index in range(3):
+        bucket.blob(f"old/{index}.jpg").upload_from_string(small_jpeg(index), content_type="image/jpeg")
+    environment_says_delete = backfill(gcs, buckets, env={"DELETE_SOURCE": "true"})
+    assert finish(environment_says_delete)[0] == 0
+    assert len(list(storage_client.list_blobs(buckets.input))) == 3  # DELETE_SOURCE alone deletes nothing
+    for blob in storage_client.list_blobs(buckets.output):
+        blob.delete()
+    status, _, stderr = finish(backfill(gcs, buckets, "--delete-source"))
+    assert status == 0, stderr
+    assert list(storage_client.list_blobs(buckets.input)) == []
+    assert len(list(storage_client.list_blobs(buckets.output))) == 3

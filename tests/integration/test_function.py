@@ -345,3 +345,36 @@ def test_unreachable_storage_is_not_acknowledged(make_function: FunctionFactory,
     delivery = function.deliver_data(event_attributes(data), data)
     assert delivery.status == 500
     assert delivery.record["reason"] == "storage_unavailable"
+
+
+def test_delete_source_removes_the_upload_once_its_thumbnails_are_written(
+    make_function: FunctionFactory, storage_client: storage.Client, buckets: Buckets
+) -> None:
+    function = make_function(DELETE_SOURCE="true", THUMBNAIL_SIZES="200x200,64x64")
+    upload(storage_client, buckets.input, "inbox/cat.jpg", JPEG)
+    attributes, data = event_for(function.gcs, buckets.input, "inbox/cat.jpg")
+    delivery = function.deliver_data(attributes, data)
+    assert delivery.status == 200
+    assert object_names(storage_client, buckets.input) == []
+    assert object_names(storage_client, buckets.output) == ["inbox/cat.jpg_200x200.jpg", "inbox/cat.jpg_64x64.jpg"]
+    assert delivery.logs[-1]["source_deleted"] is True
+    # A redelivery of the same event: thumbnails already there, the source already gone.
+    again = function.deliver_data(attributes, data)
+    assert again.status == 200
+    assert again.logs[-1]["outcome"] == "skipped"  # the generation can no longer be read
+
+
+def test_delete_source_keeps_a_newer_upload_and_every_failed_one(
+    make_function: FunctionFactory, storage_client: storage.Client, buckets: Buckets
+) -> None:
+    function = make_function(DELETE_SOURCE="true")
+    upload(storage_client, buckets.input, "dog.jpg", JPEG)
+    stale = event_for(function.gcs, buckets.input, "dog.jpg")
+    newer = upload(storage_client, buckets.input, "dog.jpg", encode(photo_like(900, 1200), "JPEG"))
+    assert function.deliver_data(*stale).status == 200  # its generation is gone: skipped
+    assert storage_client.bucket(buckets.input).get_blob("dog.jpg").generation == newer  # untouched
+    assert function.deliver(buckets.input, "dog.jpg").status == 200
+    assert object_names(storage_client, buckets.input) == []  # the newer one, thumbnailed, then deleted
+    upload(storage_client, buckets.input, "notes.jpg", b"not a photo")
+    assert function.deliver(buckets.input, "notes.jpg").status == 200
+    assert object_names(storage_client, buckets.input) == ["notes.jpg"]  # a failure never deletes
