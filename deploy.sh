@@ -5,8 +5,9 @@ set -euo pipefail
 
 readonly FUNCTION_VARIABLES=(
   OUTPUT_PREFIX THUMBNAIL_SIZES THUMBNAIL_MODE THUMBNAIL_FORMAT THUMBNAIL_QUALITY THUMBNAIL_BACKGROUND
-  THUMBNAIL_CACHE_CONTROL MAX_INPUT_BYTES MAX_INPUT_PIXELS FAILURE_PREFIX DELETE_SOURCE STORAGE_RETRY_SECONDS
-  STORAGE_TIMEOUT_SECONDS LOG_LEVEL
+  THUMBNAIL_CACHE_CONTROL THUMBNAIL_CONTENT_DISPOSITION COPY_SOURCE_METADATA INCLUDE_PATTERNS EXCLUDE_PATTERNS
+  MAX_INPUT_BYTES MAX_INPUT_PIXELS FAILURE_PREFIX DELETE_SOURCE STORAGE_RETRY_SECONDS STORAGE_TIMEOUT_SECONDS
+  LOG_LEVEL
 )
 readonly APIS=(
   cloudfunctions.googleapis.com run.googleapis.com cloudbuild.googleapis.com artifactregistry.googleapis.com
@@ -36,8 +37,10 @@ Every option can also be given as the environment variable in brackets; a flag w
   --retry | --no-retry    redeliver failed events for up to 24 h [RETRY=true|false] (--retry)
   --set VAR=VALUE         a thumbnail setting for the function, repeatable; the variables
                           OUTPUT_PREFIX THUMBNAIL_SIZES THUMBNAIL_MODE THUMBNAIL_FORMAT THUMBNAIL_QUALITY
-                          THUMBNAIL_BACKGROUND THUMBNAIL_CACHE_CONTROL MAX_INPUT_BYTES MAX_INPUT_PIXELS
-                          FAILURE_PREFIX DELETE_SOURCE STORAGE_RETRY_SECONDS STORAGE_TIMEOUT_SECONDS LOG_LEVEL
+                          THUMBNAIL_BACKGROUND THUMBNAIL_CACHE_CONTROL THUMBNAIL_CONTENT_DISPOSITION
+                          COPY_SOURCE_METADATA INCLUDE_PATTERNS EXCLUDE_PATTERNS MAX_INPUT_BYTES
+                          MAX_INPUT_PIXELS FAILURE_PREFIX DELETE_SOURCE STORAGE_RETRY_SECONDS
+                          STORAGE_TIMEOUT_SECONDS LOG_LEVEL
                           are also taken from the environment (README lists their meaning);
                           DELETE_SOURCE=true also lets the runtime account delete uploads
   --dry-run               print every gcloud command, one per line, and run none
@@ -146,6 +149,10 @@ if ((CONCURRENCY > 1)); then
   fi
 fi
 [[ "$RETRY" == true || "$RETRY" == false ]] || fail_usage "RETRY must be true or false, not '$RETRY'"
+for name in "${!SETTINGS[@]}"; do
+  # "@" separates the variables on gcloud's command line (see the deploy step).
+  [[ "${SETTINGS[$name]}" != *@* ]] || fail_usage "$name: values cannot contain '@' when deployed with deploy.sh"
+done
 
 # The function checks its settings at cold start; check them here too, with the same code,
 # so a typo stops the deploy instead of a crash-looping revision.

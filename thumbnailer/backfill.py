@@ -29,7 +29,7 @@ from thumbnailer.config import Settings
 from thumbnailer.events import StorageObjectEvent
 from thumbnailer.imaging import OUTPUT_EXTENSIONS
 from thumbnailer.naming import failure_record_name, thumbnail_name
-from thumbnailer.pipeline import SOURCE_OBJECT_KEY, process_event
+from thumbnailer.pipeline import SOURCE_OBJECT_KEY, check_selected, process_event
 from thumbnailer.storage import ListedObject, ObjectStore
 
 
@@ -47,7 +47,7 @@ class BackfillPlan:
     listed: int
     already_done: int
     failed_before: int
-    not_uploads: int  # folder placeholders and the function's own output
+    not_uploads: int  # folder placeholders, the function's own output, names not selected
 
 
 @dataclass
@@ -66,7 +66,8 @@ class BackfillSummary:
         plan = self.plan
         lines = [
             f"listed {plan.listed} objects: {plan.already_done} already had thumbnails, "
-            f"{plan.failed_before} had a failure on record, {plan.not_uploads} were folders or thumbnails, "
+            f"{plan.failed_before} had a failure on record, "
+            f"{plan.not_uploads} were folders, thumbnails or not selected, "
             f"{len(plan.todo)} to do",
             f"thumbnailed {self.outcomes[Outcome.DONE]}, failed {self.outcomes[Outcome.FAILED]}, "
             f"errors {self.outcomes[Outcome.ERROR]}, not reached {self.unprocessed}",
@@ -87,6 +88,14 @@ def _is_own_output(listed: ListedObject, bucket: str, settings: Settings) -> boo
         return True
     prefixes = [p for p in (settings.output_prefix, settings.failure_prefix) if p]
     return bucket == settings.output_bucket and any(listed.name.startswith(p) for p in prefixes)
+
+
+def _is_selected(name: str, settings: Settings) -> bool:
+    try:
+        check_selected(name, settings)
+    except errors.IgnoredEvent:
+        return False
+    return True
 
 
 def _has_thumbnails(name: str, settings: Settings, outputs: set[str]) -> bool:
@@ -123,7 +132,8 @@ def plan_backfill(
     listed = done = failed_before = not_uploads = 0
     for candidate in store.list(bucket, prefix):
         listed += 1
-        if candidate.name.endswith("/") or _is_own_output(candidate, bucket, settings):
+        own = candidate.name.endswith("/") or _is_own_output(candidate, bucket, settings)
+        if own or not _is_selected(candidate.name, settings):
             not_uploads += 1
         elif _has_thumbnails(candidate.name, settings, outputs):
             done += 1

@@ -145,6 +145,22 @@ def parse_bool(text: str) -> bool:
     raise ValueError(f"{text!r} is not true or false")
 
 
+def parse_patterns(text: str) -> tuple[str, ...]:
+    """Comma-separated globs (``*``, ``?``, ``[...]``; ``*`` also crosses ``/``)."""
+    patterns = tuple(part.strip() for part in text.split(",") if part.strip())
+    for pattern in patterns:
+        if pattern.startswith("gs://"):
+            raise ValueError(f"{pattern!r}: patterns match object names, without gs://bucket/")
+    return patterns
+
+
+def _parse_content_disposition(text: str) -> str:
+    value = text.strip()
+    if value not in {"", "inline", "attachment"}:
+        raise ValueError(f"{text!r} is not empty, inline or attachment")
+    return value
+
+
 def _parse_log_level(text: str) -> str:
     level = text.strip().upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
@@ -220,6 +236,32 @@ THUMBNAIL_BACKGROUND = Variable(
 THUMBNAIL_CACHE_CONTROL = Variable(
     "THUMBNAIL_CACHE_CONTROL", "public, max-age=3600", "Cache-Control header set on every thumbnail.", _parse_text
 )
+THUMBNAIL_CONTENT_DISPOSITION = Variable(
+    "THUMBNAIL_CONTENT_DISPOSITION",
+    "",
+    "Content-Disposition of every thumbnail: empty (none), `inline`, or `attachment` (browsers download it, "
+    "named after the source file and size).",
+    _parse_content_disposition,
+)
+COPY_SOURCE_METADATA = Variable(
+    "COPY_SOURCE_METADATA",
+    "false",
+    "`true`: copy the upload's custom metadata to its thumbnails (the `thumbnail-*` keys always win).",
+    parse_bool,
+)
+INCLUDE_PATTERNS = Variable(
+    "INCLUDE_PATTERNS",
+    "",
+    "Only uploads whose names match one of these comma-separated globs are processed, e.g. "
+    "`photos/*,*.jpg` (`*` also crosses folders); empty: every upload.",
+    parse_patterns,
+)
+EXCLUDE_PATTERNS = Variable(
+    "EXCLUDE_PATTERNS",
+    "",
+    "Uploads whose names match one of these globs are skipped, even if included, e.g. `tmp/*,*.raw`.",
+    parse_patterns,
+)
 MAX_INPUT_BYTES = Variable(
     "MAX_INPUT_BYTES",
     "33554432",
@@ -269,6 +311,10 @@ VARIABLES: tuple[Variable, ...] = (
     THUMBNAIL_QUALITY,
     THUMBNAIL_BACKGROUND,
     THUMBNAIL_CACHE_CONTROL,
+    THUMBNAIL_CONTENT_DISPOSITION,
+    COPY_SOURCE_METADATA,
+    INCLUDE_PATTERNS,
+    EXCLUDE_PATTERNS,
     MAX_INPUT_BYTES,
     MAX_INPUT_PIXELS,
     FAILURE_PREFIX,
@@ -314,6 +360,10 @@ class Settings:
     failure_prefix: str = FAILURE_PREFIX.default_value()
     delete_source: bool = DELETE_SOURCE.default_value()
     cache_control: str = THUMBNAIL_CACHE_CONTROL.default_value()
+    content_disposition: str = THUMBNAIL_CONTENT_DISPOSITION.default_value()
+    copy_source_metadata: bool = COPY_SOURCE_METADATA.default_value()
+    include_patterns: tuple[str, ...] = INCLUDE_PATTERNS.default_value()
+    exclude_patterns: tuple[str, ...] = EXCLUDE_PATTERNS.default_value()
     storage_retry_seconds: float = STORAGE_RETRY_SECONDS.default_value()
     storage_timeout_seconds: float = STORAGE_TIMEOUT_SECONDS.default_value()
     log_level: str = LOG_LEVEL.default_value()
@@ -327,6 +377,10 @@ class Settings:
             failure_prefix=FAILURE_PREFIX.read(environ),
             delete_source=DELETE_SOURCE.read(environ),
             cache_control=THUMBNAIL_CACHE_CONTROL.read(environ),
+            content_disposition=THUMBNAIL_CONTENT_DISPOSITION.read(environ),
+            copy_source_metadata=COPY_SOURCE_METADATA.read(environ),
+            include_patterns=INCLUDE_PATTERNS.read(environ),
+            exclude_patterns=EXCLUDE_PATTERNS.read(environ),
             storage_retry_seconds=STORAGE_RETRY_SECONDS.read(environ),
             storage_timeout_seconds=STORAGE_TIMEOUT_SECONDS.read(environ),
             log_level=LOG_LEVEL.read(environ),

@@ -12,6 +12,8 @@ import enum
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from fnmatch import fnmatchcase
+from urllib.parse import quote
 
 from thumbnailer import errors
 from thumbnailer.config import Settings, Size
@@ -75,8 +77,18 @@ def check_not_own_output(event: StorageObjectEvent, settings: Settings) -> None:
                 raise errors.IgnoredEvent(f"the object is under the output folder {prefix!r} of this bucket")
 
 
+def check_selected(name: str, settings: Settings) -> None:
+    """INCLUDE_PATTERNS and EXCLUDE_PATTERNS: which uploads are processed at all."""
+    if settings.include_patterns and not any(fnmatchcase(name, p) for p in settings.include_patterns):
+        raise errors.IgnoredEvent("the name matches none of INCLUDE_PATTERNS")
+    for pattern in settings.exclude_patterns:
+        if fnmatchcase(name, pattern):
+            raise errors.IgnoredEvent(f"the name matches {pattern!r} in EXCLUDE_PATTERNS")
+
+
 def process_event(event: StorageObjectEvent, settings: Settings, store: ObjectStore) -> Report:
     check_not_own_output(event, settings)
+    check_selected(event.name, settings)
     if event.name.endswith("/"):
         raise errors.IgnoredEvent("a folder placeholder, not a file")
     try:
@@ -116,14 +128,31 @@ def _source_metadata(event: StorageObjectEvent) -> dict[str, str]:
 def _write_thumbnail(
     event: StorageObjectEvent, name: str, size: Size, thumbnail: Thumbnail, settings: Settings, store: ObjectStore
 ) -> WrittenThumbnail:
+    copied = dict(event.metadata) if settings.copy_source_metadata else {}
     new = NewObject(
         data=thumbnail.data,
         content_type=thumbnail.content_type,
         cache_control=settings.cache_control,
-        metadata={**_source_metadata(event), WIDTH_KEY: str(thumbnail.width), HEIGHT_KEY: str(thumbnail.height)},
+        content_disposition=_content_disposition(settings.content_disposition, name),
+        # Ours last: the link back to the source and the size are always right.
+        metadata={
+            **copied,
+            **_source_metadata(event),
+            WIDTH_KEY: str(thumbnail.width),
+            HEIGHT_KEY: str(thumbnail.height),
+        },
     )
     outcome = _write_once(event, settings.output_bucket, name, new, store)
     return WrittenThumbnail(name, thumbnail.width, thumbnail.height, len(thumbnail.data), outcome)
+
+
+def _content_disposition(kind: str, name: str) -> str | None:
+    """RFC 6266, with the file name in both forms so any browser offers the right one."""
+    if not kind:
+        return None
+    filename = name.rsplit("/", 1)[-1]
+    ascii_name = filename.encode("ascii", "replace").decode().replace('"', "'").replace("\\", "_")
+    return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 def _write_once(event: StorageObjectEvent, bucket: str, name: str, new: NewObject, store: ObjectStore) -> WriteOutcome:

@@ -46,6 +46,7 @@ class NewObject:
     content_type: str
     metadata: Mapping[str, str] = field(default_factory=dict)
     cache_control: str | None = None
+    content_disposition: str | None = None
 
 
 class WriteConflict(Exception):
@@ -200,6 +201,7 @@ class CloudStorage:
                 blob = self._bucket(bucket).blob(name)
                 blob.metadata = dict(new.metadata)
                 blob.cache_control = new.cache_control
+                blob.content_disposition = new.content_disposition
                 # One multipart request: the object appears whole or not at all.
                 blob.upload_from_string(
                     new.data,

@@ -54,6 +54,7 @@ def test_help_documents_every_flag() -> None:
         (("--project", "demo-project", "--cpu", "0.5", "--concurrency", "4"), "needs --cpu 1 or more"),
         (("--project", "demo-project", "--set", "THUMBNAIL_SIZES=huge"), "THUMBNAIL_SIZES: 'huge'"),
         (("--project", "demo-project", "--set", "NOT_A_SETTING=1"), "unknown setting"),
+        (("--project", "demo-project", "--set", "EXCLUDE_PATTERNS=*@2x.png"), "cannot contain '@'"),
         (("--project", "demo-project", "--frobnicate"), "unknown argument"),
     ],
 )
@@ -122,3 +123,14 @@ def test_without_gcloud_exits_3_before_doing_anything(tmp_path: Path) -> None:
     assert result.returncode == 3, result.stderr
     assert "gcloud is not installed" in result.stderr
     assert result.stdout == ""
+
+
+def test_every_function_setting_can_be_passed() -> None:
+    """A variable added to thumbnailer/config.py must reach the deployed function too."""
+    from thumbnailer.config import VARIABLES
+
+    text = DEPLOY.read_text()
+    declared = text[text.index("FUNCTION_VARIABLES=(") : text.index(")", text.index("FUNCTION_VARIABLES=("))]
+    expected = {variable.name for variable in VARIABLES} - {"OUTPUT_BUCKET"}  # deploy.sh sets that one itself
+    assert set(declared.split()[1:]) == expected
+    assert all(name in run("--help").stdout for name in expected)

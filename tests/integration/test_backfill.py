@@ -118,9 +118,8 @@ def test_backfill_interrupted_halfway_then_resumed_makes_every_thumbnail_once(
     # A third run has nothing left to read: the bad file's failure is on record.
     status, stdout, stderr = finish(backfill(gcs, buckets))
     assert status == 0, stderr
-    assert f"{UPLOADS} already had thumbnails, 1 had a failure on record, 1 were folders or thumbnails, 0 to do" in (
-        stdout
-    )
+    assert f"{UPLOADS} already had thumbnails, 1 had a failure on record, 1 were folders" in stdout
+    assert "0 to do" in stdout
 
 
 def test_dry_run_counts_and_writes_nothing(

@@ -378,3 +378,39 @@ def test_delete_source_keeps_a_newer_upload_and_every_failed_one(
     upload(storage_client, buckets.input, "notes.jpg", b"not a photo")
     assert function.deliver(buckets.input, "notes.jpg").status == 200
     assert object_names(storage_client, buckets.input) == ["notes.jpg"]  # a failure never deletes
+
+
+def test_include_and_exclude_patterns_choose_the_uploads(
+    make_function: FunctionFactory, storage_client: storage.Client, buckets: Buckets
+) -> None:
+    function = make_function(INCLUDE_PATTERNS="photos/*,*.png", EXCLUDE_PATTERNS="photos/tmp/*")
+    outcomes = {}
+    for name in ("photos/a.jpg", "photos/tmp/b.jpg", "other/c.jpg", "other/d.png"):
+        upload(storage_client, buckets.input, name, JPEG)
+        delivery = function.deliver(buckets.input, name)
+        assert delivery.status == 200
+        outcomes[name] = delivery.logs[-1]["outcome"]
+    assert outcomes == {
+        "photos/a.jpg": "created",
+        "photos/tmp/b.jpg": "skipped",  # excluded
+        "other/c.jpg": "skipped",  # not included
+        "other/d.png": "created",
+    }
+    assert object_names(storage_client, buckets.output) == ["other/d.png_200x200.jpg", "photos/a.jpg_200x200.jpg"]
+
+
+def test_content_disposition_and_copied_metadata(
+    make_function: FunctionFactory, storage_client: storage.Client, buckets: Buckets
+) -> None:
+    function = make_function(THUMBNAIL_CONTENT_DISPOSITION="attachment", COPY_SOURCE_METADATA="true")
+    blob = storage_client.bucket(buckets.input).blob("albums/Zoë's cat.jpg")
+    blob.metadata = {"album": "summer", "thumbnail-width": "forged"}
+    blob.upload_from_string(JPEG, content_type="image/jpeg")
+    assert function.deliver(buckets.input, "albums/Zoë's cat.jpg").status == 200
+    written, _ = thumbnail(storage_client, buckets.output, "albums/Zoë's cat.jpg_200x200.jpg")
+    assert written.content_disposition == (
+        "attachment; filename=\"Zo?'s cat.jpg_200x200.jpg\"; filename*=UTF-8''Zo%C3%AB%27s%20cat.jpg_200x200.jpg"
+    )
+    assert written.metadata["album"] == "summer"
+    assert written.metadata["thumbnail-width"] == "200"  # ours win
+    assert written.metadata["thumbnail-source-object"] == "albums/Zoë's cat.jpg"

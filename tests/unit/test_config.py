@@ -78,6 +78,10 @@ def test_settings_are_frozen() -> None:
         ("OUTPUT_PREFIX", "/thumbnails/"),
         ("STORAGE_RETRY_SECONDS", "0"),
         ("LOG_LEVEL", "LOUD"),
+        ("DELETE_SOURCE", "maybe"),
+        ("COPY_SOURCE_METADATA", "sometimes"),
+        ("THUMBNAIL_CONTENT_DISPOSITION", "download"),
+        ("INCLUDE_PATTERNS", "gs://photos/*"),
     ],
 )
 def test_a_bad_value_fails_naming_the_variable(name: str, value: str) -> None:
@@ -91,9 +95,17 @@ def test_output_bucket_is_required() -> None:
         Settings.from_environ({})
 
 
-@pytest.mark.parametrize(
-    "variable", [v for v in VARIABLES if v.name != "THUMBNAIL_CACHE_CONTROL"], ids=lambda variable: variable.name
-)
+# Free text: cache-control, and globs (any text is a glob); test_patterns_are_read covers those.
+FREE_TEXT = {"THUMBNAIL_CACHE_CONTROL", "INCLUDE_PATTERNS", "EXCLUDE_PATTERNS"}
+
+
+def test_patterns_are_read() -> None:
+    environ = {"OUTPUT_BUCKET": "thumbs", "INCLUDE_PATTERNS": " photos/*, *.jpg ,", "EXCLUDE_PATTERNS": "tmp/*"}
+    settings = Settings.from_environ(environ)
+    assert (settings.include_patterns, settings.exclude_patterns) == (("photos/*", "*.jpg"), ("tmp/*",))
+
+
+@pytest.mark.parametrize("variable", [v for v in VARIABLES if v.name not in FREE_TEXT], ids=lambda v: v.name)
 def test_every_variable_is_read_and_checked(variable: Variable) -> None:
     """A variable in the table but never read would be a lie in README (cache-control is free text)."""
     with pytest.raises(ConfigError, match=rf"^{variable.name}"):
