@@ -6,7 +6,7 @@ set -euo pipefail
 readonly FUNCTION_VARIABLES=(
   OUTPUT_PREFIX THUMBNAIL_SIZES THUMBNAIL_MODE THUMBNAIL_FORMAT THUMBNAIL_QUALITY THUMBNAIL_BACKGROUND
   THUMBNAIL_CACHE_CONTROL THUMBNAIL_CONTENT_DISPOSITION COPY_SOURCE_METADATA INCLUDE_PATTERNS EXCLUDE_PATTERNS
-  MAX_INPUT_BYTES MAX_INPUT_PIXELS FAILURE_PREFIX DELETE_SOURCE STORAGE_RETRY_SECONDS STORAGE_TIMEOUT_SECONDS
+  RESULT_TOPIC MAX_INPUT_BYTES MAX_INPUT_PIXELS FAILURE_PREFIX DELETE_SOURCE STORAGE_RETRY_SECONDS STORAGE_TIMEOUT_SECONDS
   LOG_LEVEL
 )
 readonly APIS=(
@@ -38,11 +38,13 @@ Every option can also be given as the environment variable in brackets; a flag w
   --set VAR=VALUE         a thumbnail setting for the function, repeatable; the variables
                           OUTPUT_PREFIX THUMBNAIL_SIZES THUMBNAIL_MODE THUMBNAIL_FORMAT THUMBNAIL_QUALITY
                           THUMBNAIL_BACKGROUND THUMBNAIL_CACHE_CONTROL THUMBNAIL_CONTENT_DISPOSITION
-                          COPY_SOURCE_METADATA INCLUDE_PATTERNS EXCLUDE_PATTERNS MAX_INPUT_BYTES
+                          COPY_SOURCE_METADATA INCLUDE_PATTERNS EXCLUDE_PATTERNS RESULT_TOPIC MAX_INPUT_BYTES
                           MAX_INPUT_PIXELS FAILURE_PREFIX DELETE_SOURCE STORAGE_RETRY_SECONDS
                           STORAGE_TIMEOUT_SECONDS LOG_LEVEL
                           are also taken from the environment (README lists their meaning);
-                          DELETE_SOURCE=true also lets the runtime account delete uploads
+                          DELETE_SOURCE=true also lets the runtime account delete uploads;
+                          RESULT_TOPIC=projects/P/topics/T creates that topic if absent and
+                          lets the runtime account publish to it (teardown keeps the topic)
   --dry-run               print every gcloud command, one per line, and run none
   --teardown              delete the function, its service accounts and IAM grants; buckets
                           only with --delete-buckets, and only empty ones unless --delete-objects
@@ -268,6 +270,12 @@ revoke() {
   gcloud_failed "$status" "$@"
 }
 
+# topic_project projects/P/topics/T: P
+topic_project() {
+  local project="${1#projects/}"
+  printf '%s' "${project%%/*}"
+}
+
 # bucket_location NAME: the bucket's location in lower case, or status 1 if it is absent.
 bucket_location() {
   if [[ "$DRY_RUN" == true ]]; then
@@ -338,6 +346,21 @@ deploy() {
   grant projects add-iam-policy-binding "$PROJECT" --member="serviceAccount:$agent" \
     --role=roles/pubsub.publisher --condition=None --format=none --quiet
 
+  local topic="${SETTINGS[RESULT_TOPIC]:-}"
+  if [[ -n "$topic" ]]; then
+    local topic_project
+    topic_project="$(topic_project "$topic")"
+    if exists pubsub topics describe "$topic" --project="$topic_project"; then
+      say "Topic $topic exists"
+    else
+      say "Creating topic $topic"
+      gcloud_run pubsub topics create "$topic" --project="$topic_project"
+    fi
+    say "Letting the runtime account publish to $topic (and to no other topic)"
+    grant pubsub topics add-iam-policy-binding "$topic" --project="$topic_project" \
+      --member="serviceAccount:$RUN_SA_EMAIL" --role=roles/pubsub.publisher --format=none
+  fi
+
   say "Deploying $FUNCTION (python313, trigger: uploads to gs://$INPUT, in $trigger_location)"
   local variables="OUTPUT_BUCKET=$OUTPUT" name
   for name in $(printf '%s\n' "${!SETTINGS[@]}" | sort); do
@@ -403,6 +426,12 @@ teardown() {
         --member="serviceAccount:$RUN_SA_EMAIL" --role="${grants#* }" --format=none --quiet
     fi
   done
+  # The result topic stays (its subscribers are someone else's); only the grant goes.
+  local topic="${SETTINGS[RESULT_TOPIC]:-}"
+  if [[ -n "$topic" ]] && exists pubsub topics describe "$topic" --project="$(topic_project "$topic")"; then
+    revoke pubsub topics remove-iam-policy-binding "$topic" --project="$(topic_project "$topic")" \
+      --member="serviceAccount:$RUN_SA_EMAIL" --role=roles/pubsub.publisher --format=none
+  fi
   local id
   for id in "$RUN_SA" "$TRIGGER_SA"; do
     if exists iam service-accounts describe "$id@$PROJECT.iam.gserviceaccount.com" --project="$PROJECT"; then

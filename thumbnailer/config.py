@@ -161,6 +161,13 @@ def _parse_content_disposition(text: str) -> str:
     return value
 
 
+def _parse_topic(text: str) -> str:
+    value = text.strip()
+    if value and not re.fullmatch(r"projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/topics/[A-Za-z][\w.~+%-]{2,254}", value):
+        raise ValueError(f"{text!r} is not a topic path such as projects/my-project/topics/thumbnails")
+    return value
+
+
 def _parse_log_level(text: str) -> str:
     level = text.strip().upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
@@ -262,6 +269,13 @@ EXCLUDE_PATTERNS = Variable(
     "Uploads whose names match one of these globs are skipped, even if included, e.g. `tmp/*,*.raw`.",
     parse_patterns,
 )
+RESULT_TOPIC = Variable(
+    "RESULT_TOPIC",
+    "",
+    "Pub/Sub topic (`projects/P/topics/T`) told when an upload's thumbnails are ready or it failed; empty: "
+    "none. `deploy.sh` creates it and lets the function publish to it.",
+    _parse_topic,
+)
 MAX_INPUT_BYTES = Variable(
     "MAX_INPUT_BYTES",
     "33554432",
@@ -315,6 +329,7 @@ VARIABLES: tuple[Variable, ...] = (
     COPY_SOURCE_METADATA,
     INCLUDE_PATTERNS,
     EXCLUDE_PATTERNS,
+    RESULT_TOPIC,
     MAX_INPUT_BYTES,
     MAX_INPUT_PIXELS,
     FAILURE_PREFIX,
@@ -364,6 +379,7 @@ class Settings:
     copy_source_metadata: bool = COPY_SOURCE_METADATA.default_value()
     include_patterns: tuple[str, ...] = INCLUDE_PATTERNS.default_value()
     exclude_patterns: tuple[str, ...] = EXCLUDE_PATTERNS.default_value()
+    result_topic: str = RESULT_TOPIC.default_value()
     storage_retry_seconds: float = STORAGE_RETRY_SECONDS.default_value()
     storage_timeout_seconds: float = STORAGE_TIMEOUT_SECONDS.default_value()
     log_level: str = LOG_LEVEL.default_value()
@@ -381,6 +397,7 @@ class Settings:
             copy_source_metadata=COPY_SOURCE_METADATA.read(environ),
             include_patterns=INCLUDE_PATTERNS.read(environ),
             exclude_patterns=EXCLUDE_PATTERNS.read(environ),
+            result_topic=RESULT_TOPIC.read(environ),
             storage_retry_seconds=STORAGE_RETRY_SECONDS.read(environ),
             storage_timeout_seconds=STORAGE_TIMEOUT_SECONDS.read(environ),
             log_level=LOG_LEVEL.read(environ),

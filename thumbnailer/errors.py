@@ -110,3 +110,10 @@ class OutOfMemory(TransientError):
     """The instance ran out of memory, possibly because of concurrent requests."""
 
     reason = "out_of_memory"
+
+
+class ResultNotPublished(TransientError):
+    """RESULT_TOPIC is set and the message could not be published: retry the whole event
+    (its thumbnails are found written, so only the message is sent again)."""
+
+    reason = "result_not_published"

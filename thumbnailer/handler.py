@@ -19,7 +19,8 @@ from thumbnailer import errors
 from thumbnailer.config import Settings
 from thumbnailer.events import parse_event
 from thumbnailer.logs import configure_logging
-from thumbnailer.pipeline import process_event
+from thumbnailer.pipeline import WriteOutcome, process_event
+from thumbnailer.results import ResultPublisher, failed_message, ready_message
 from thumbnailer.storage import CloudStorage, ObjectStore
 
 logger = logging.getLogger(__name__)
@@ -44,9 +45,10 @@ def _raw_context(attributes: Mapping[str, Any], data: Any) -> dict[str, Any]:
 
 
 class EventHandler:
-    def __init__(self, settings: Settings, store: ObjectStore) -> None:
+    def __init__(self, settings: Settings, store: ObjectStore, results: ResultPublisher | None = None) -> None:
         self.settings = settings
         self.store = store
+        self.results = results
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> EventHandler:
@@ -56,7 +58,10 @@ class EventHandler:
         store = CloudStorage(
             retry_seconds=settings.storage_retry_seconds, timeout_seconds=settings.storage_timeout_seconds
         )
-        return cls(settings, store)
+        results = (
+            ResultPublisher(settings.result_topic, settings.storage_timeout_seconds) if settings.result_topic else None
+        )
+        return cls(settings, store, results)
 
     def __call__(self, cloud_event: CloudEventLike) -> None:
         self.handle(cloud_event.get_attributes(), cloud_event.get_data())
@@ -72,7 +77,15 @@ class EventHandler:
         try:
             event = parse_event(attributes, data)
             context.update(bucket=event.bucket, object=event.name, generation=str(event.generation))
-            report = process_event(event, self.settings, self.store)
+            try:
+                report = process_event(event, self.settings, self.store)
+            except errors.PermanentError as failure:
+                ignored = isinstance(failure, (errors.IgnoredEvent, errors.SourceUnavailable))
+                if self.results and not ignored:
+                    self.results.publish(failed_message(event, failure))
+                raise
+            if self.results and report.outcome != WriteOutcome.SUPERSEDED:  # a stale event has nothing to tell
+                self.results.publish(ready_message(event, report, self.settings.output_bucket))
         except errors.PermanentError as error:
             ignored = isinstance(error, (errors.IgnoredEvent, errors.SourceUnavailable))
             log(

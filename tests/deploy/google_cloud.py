@@ -41,6 +41,7 @@ OVERRIDE_PREFIXES = {
     "cloudbuild": "cloudbuild/",
     "run": "run/",
     "storage": "storage/v1/",
+    "pubsub": "pubsub/",
 }
 
 
@@ -107,6 +108,8 @@ class GoogleCloud:
     project_policy: Json = field(default_factory=dict)
     functions: dict[str, Json] = field(default_factory=dict)
     service_policies: dict[str, Json] = field(default_factory=dict)
+    topics: dict[str, Json] = field(default_factory=dict)
+    topic_policies: dict[str, Json] = field(default_factory=dict)
     uploads: list[bytes] = field(default_factory=list)
     operations: dict[str, Operation] = field(default_factory=dict)
     failures: list[InjectedFailure] = field(default_factory=list)
@@ -201,6 +204,8 @@ class GoogleCloud:
                     "project_policy": bindings_of(self.project_policy),
                     "functions": sorted(self.functions),
                     "service_policies": {name: bindings_of(p) for name, p in self.service_policies.items()},
+                    "topics": sorted(self.topics),
+                    "topic_policies": {name: bindings_of(p) for name, p in self.topic_policies.items()},
                 }
             )
 
@@ -255,6 +260,9 @@ class GoogleCloud:
             (f"{location}/functions", ["POST"], self.create_function),
             (f"{location}/functions/<id:function>", ["GET", "PATCH", "DELETE"], self.function),
             (f"{location}/operations/<id:operation>", ["GET"], self.get_function_operation),
+            ("/pubsub/v1/projects/<id:project>/topics/<id:topic>", ["GET", "PUT"], self.topic),
+            ("/pubsub/v1/projects/<id:project>/topics/<id:topic>:getIamPolicy", ["GET", "POST"], self.topic_policy),
+            ("/pubsub/v1/projects/<id:project>/topics/<id:topic>:setIamPolicy", ["POST"], self.topic_policy),
             (f"{run_service}:getIamPolicy", ["GET", "POST"], self.get_service_policy),
             (f"{run_service}:setIamPolicy", ["POST"], self.set_service_policy),
         ]
@@ -517,6 +525,28 @@ class GoogleCloud:
     def get_function_operation(self, project: str, region: str, operation: str) -> tuple[Response, int] | Response:
         with self._lock:
             return self._poll(f"projects/{project}/locations/{region}/operations/{operation}")
+
+    # --- Pub/Sub (the result topic) ----------------------------------------------------------
+    def topic(self, project: str, topic: str) -> tuple[Response, int] | Response:
+        name = f"projects/{project}/topics/{topic}"
+        with self._lock:
+            if request.method == "PUT":
+                if name in self.topics:
+                    return google_error(409, "Topic already exists")
+                self.topics[name] = {"name": name}
+                self.topic_policies[name] = {"etag": self._new_etag()}
+            if name not in self.topics:
+                return google_error(404, "Topic not found")
+            return jsonify(self.topics[name])
+
+    def topic_policy(self, project: str, topic: str) -> tuple[Response, int] | Response:
+        name = f"projects/{project}/topics/{topic}"
+        with self._lock:
+            if name not in self.topics:
+                return google_error(404, "Topic not found")
+            if request.path.endswith(":setIamPolicy"):
+                self.topic_policies[name] = request.get_json()["policy"] | {"etag": self._new_etag()}
+            return jsonify(self.topic_policies[name])
 
     # --- Cloud Run (the function's service IAM) -----------------------------------------------
     def get_service_policy(self, project: str, region: str, service: str) -> Response:

@@ -260,10 +260,13 @@ def test_a_failing_step_stops_the_deploy_with_exit_1(fresh_project: Deployer) ->
 
 
 def test_existing_input_bucket_elsewhere_moves_the_trigger_there(fresh_project: Deployer) -> None:
+    # Also: --no-retry, a custom function name, DELETE_SOURCE and RESULT_TOPIC, in the same run.
     fresh_project.cloud.add_bucket("photos-from-everywhere", location="US")
+    topic = f"projects/{PROJECT}/topics/thumbnails-ready"
     run = fresh_project.run(
-        "--input-bucket", "photos-from-everywhere", "--no-retry", "--function", "thumbs", "--set", "DELETE_SOURCE=true"
-    )
+        "--input-bucket", "photos-from-everywhere", "--no-retry", "--function", "thumbs",
+        "--set", "DELETE_SOURCE=true", "--set", f"RESULT_TOPIC={topic}",
+    )  # fmt: skip
     assert run.returncode == 0, run.stderr
     created = [r.body["name"] for r in run.sent("POST", "/storage/v1/b") if r.path == "/storage/v1/b"]
     assert created == [OUTPUT]
@@ -277,3 +280,8 @@ def test_existing_input_bucket_elsewhere_moves_the_trigger_there(fresh_project: 
     runtime = f"serviceAccount:thumbs-run@{PROJECT}.iam.gserviceaccount.com"
     policy = run.after["bucket_policies"]["photos-from-everywhere"]
     assert [role for role, members in policy.items() if runtime in members] == ["roles/storage.objectUser"]
+    # RESULT_TOPIC: the topic is created and the runtime account may publish to it, and to nothing else.
+    assert run.after["topics"] == [topic]
+    assert run.after["topic_policies"] == {topic: {"roles/pubsub.publisher": [runtime]}}
+    assert runtime not in run.after["project_policy"].get("roles/pubsub.publisher", [])
+    assert create.body["serviceConfig"]["environmentVariables"]["RESULT_TOPIC"] == topic

@@ -1,0 +1,98 @@
+"""RESULT_TOPIC: the function's "ready" and "failed" messages, on the Pub/Sub emulator."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from google.cloud import storage
+
+from localdev.pubsub import PubSubEmulator, ensure_subscription, subscriber_client
+from tests.images import encode, photo_like
+from tests.integration.conftest import Buckets, FunctionFactory
+from tests.integration.test_function import upload
+
+PROJECT = "test-project"
+
+
+@pytest.fixture(scope="module")
+def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PubSubEmulator]:
+    folder = tmp_path_factory.mktemp("pubsub")
+    started = PubSubEmulator(folder / "data", folder / "emulator.log", folder / "gcloud")
+    started.start()
+    yield started
+    started.stop()
+
+
+@pytest.fixture
+def results(emulator: PubSubEmulator) -> tuple[str, str]:
+    """A fresh topic with a subscription: (topic path, subscription path)."""
+    suffix = uuid.uuid4().hex[:8]
+    subscription = ensure_subscription(emulator.host, PROJECT, f"results-{suffix}", f"results-{suffix}", 10)
+    return f"projects/{PROJECT}/topics/results-{suffix}", subscription
+
+
+def received(emulator: PubSubEmulator, subscription: str, count: int) -> list[tuple[dict[str, str], Any]]:
+    subscriber = subscriber_client(emulator.host)
+    messages: list[tuple[dict[str, str], Any]] = []
+    deadline = time.monotonic() + 20
+    while len(messages) < count and time.monotonic() < deadline:
+        response = subscriber.pull(request={"subscription": subscription, "max_messages": 10}, timeout=5)
+        for message in response.received_messages:
+            messages.append((dict(message.message.attributes), json.loads(message.message.data)))
+        if response.received_messages:
+            subscriber.acknowledge(
+                request={"subscription": subscription, "ack_ids": [m.ack_id for m in response.received_messages]}
+            )
+    return messages
+
+
+def test_ready_and_failed_messages(
+    make_function: FunctionFactory,
+    emulator: PubSubEmulator,
+    results: tuple[str, str],
+    storage_client: storage.Client,
+    buckets: Buckets,
+) -> None:
+    topic, subscription = results
+    function = make_function(RESULT_TOPIC=topic, PUBSUB_EMULATOR_HOST=emulator.host, THUMBNAIL_SIZES="200x200,64x64")
+    generation = upload(storage_client, buckets.input, "pets/cat.jpg", encode(photo_like(1200, 900), "JPEG"))
+    assert function.deliver(buckets.input, "pets/cat.jpg").status == 200
+    upload(storage_client, buckets.input, "pets/notes.jpg", b"not a photo")
+    assert function.deliver(buckets.input, "pets/notes.jpg").status == 200
+
+    messages = sorted(received(emulator, subscription, 2), key=lambda message: message[0]["event"])
+    [(failed_attributes, failed), (ready_attributes, ready)] = messages
+    assert ready_attributes == {
+        "event": "thumbnails.ready",
+        "bucket": buckets.input,
+        "object": "pets/cat.jpg",
+        "generation": str(generation),
+    }
+    assert [(t["name"], t["width"], t["height"]) for t in ready["thumbnails"]] == [
+        ("pets/cat.jpg_200x200.jpg", 200, 200),
+        ("pets/cat.jpg_64x64.jpg", 64, 64),
+    ]
+    first = ready["thumbnails"][0]
+    assert first["uri"] == f"gs://{buckets.output}/pets/cat.jpg_200x200.jpg"
+    assert first["url"] == f"https://storage.googleapis.com/{buckets.output}/pets/cat.jpg_200x200.jpg"
+    assert first["bytes"] == storage_client.bucket(buckets.output).get_blob(first["name"]).size
+    assert failed_attributes["event"] == "thumbnails.failed"
+    assert (failed["name"], failed["reason"]) == ("pets/notes.jpg", "not_an_image")
+
+
+def test_a_message_that_cannot_be_published_means_the_event_is_retried(
+    make_function: FunctionFactory, emulator: PubSubEmulator, storage_client: storage.Client, buckets: Buckets
+) -> None:
+    missing_topic = f"projects/{PROJECT}/topics/never-created-{uuid.uuid4().hex[:8]}"
+    function = make_function(RESULT_TOPIC=missing_topic, PUBSUB_EMULATOR_HOST=emulator.host)
+    upload(storage_client, buckets.input, "dog.jpg", encode(photo_like(800, 600), "JPEG"))
+    delivery = function.deliver(buckets.input, "dog.jpg")
+    assert delivery.status == 500  # Eventarc redelivers
+    assert delivery.logs[-1]["reason"] == "result_not_published"
+    # The thumbnail is written already: a redelivery only has the message left to send.
+    assert storage_client.bucket(buckets.output).get_blob("dog.jpg_200x200.jpg") is not None
