@@ -102,7 +102,7 @@ def _has_thumbnails(name: str, settings: Settings, outputs: set[str]) -> bool:
     try:
         return all(
             any(
-                thumbnail_name(name, size, extension, settings.output_prefix) in outputs
+                thumbnail_name(name, size, extension, settings.output_prefix, settings.output_name) in outputs
                 for extension in OUTPUT_EXTENSIONS
             )
             for size in settings.imaging.sizes

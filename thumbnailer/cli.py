@@ -135,12 +135,13 @@ def _write_atomically(path: Path, data: bytes) -> None:
     os.replace(temporary.name, path)
 
 
-def _thumbnail_file(source: Path, settings: ImagingSettings, output_dir: Path) -> list[Path]:
+def _thumbnail_file(source: Path, settings: ImagingSettings, output_dir: Path, output_name: str) -> list[Path]:
     check_input_size(source.stat().st_size, settings)
     rendering = render_thumbnails(source.read_bytes(), settings)
     written = []
     for size, thumbnail in zip(settings.sizes, rendering.thumbnails, strict=True):
-        target = output_dir / thumbnail_name(source.name, size, thumbnail.extension)
+        target = output_dir / thumbnail_name(source.name, size, thumbnail.extension, template=output_name)
+        target.parent.mkdir(parents=True, exist_ok=True)  # the template may add folders
         _write_atomically(target, thumbnail.data)
         written.append(target)
     return written
@@ -163,6 +164,8 @@ def main(
         return _backfill(args, environ, out, err)
     try:
         settings = _settings(args, environ)
+        output_name = config.OUTPUT_NAME.read(environ)
+        config.check_sizes_apart(output_name, settings.sizes)
     except ConfigError as error:
         err.write(f"error: {error}\n")
         return ExitStatus.USAGE
@@ -170,7 +173,7 @@ def main(
     status = ExitStatus.OK
     for source in args.files:
         try:
-            for path in _thumbnail_file(source, settings, args.output_dir):
+            for path in _thumbnail_file(source, settings, args.output_dir, output_name):
                 out.write(f"{path}\n")
         except errors.ThumbnailerError as error:
             err.write(f"{source}: {error.reason}: {error}\n")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import re
+import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -168,6 +169,33 @@ def _parse_topic(text: str) -> str:
     return value
 
 
+#: The placeholders of OUTPUT_NAME. For ``photos/2026/cat.jpg`` at 200x200 as WebP:
+#: dir ``photos/2026/``, name ``cat.jpg``, stem ``cat``, ext ``jpg``, width ``200``,
+#: height ``200``, format ``webp`` (the thumbnail's extension).
+NAME_PLACEHOLDERS = frozenset({"dir", "name", "stem", "ext", "width", "height", "format"})
+
+
+def parse_name_template(text: str) -> str:
+    """An OUTPUT_NAME template; refuses what would make two thumbnails share a name."""
+    template = text.strip()
+    try:
+        fields = [field for _, field, spec, conversion in string.Formatter().parse(template) if field is not None]
+    except ValueError as error:
+        raise ValueError(f"{text!r}: {error}") from None
+    unknown = sorted(set(fields) - NAME_PLACEHOLDERS)
+    if unknown:
+        raise ValueError(f"{text!r}: unknown placeholder {{{unknown[0]}}}; use {sorted(NAME_PLACEHOLDERS)}")
+    if "format" not in fields:
+        raise ValueError(f"{text!r} needs {{format}}: a thumbnail's extension follows its format")
+    if "name" not in fields and not {"stem", "ext"} <= set(fields):
+        raise ValueError(f"{text!r} needs {{name}}, or {{stem}} and {{ext}}: else cat.jpg and cat.png collide")
+    if "dir" not in fields:
+        raise ValueError(f"{text!r} needs {{dir}}: else a/cat.jpg and b/cat.jpg collide")
+    if template.startswith("/"):
+        raise ValueError(f"{text!r}: object names do not start with /")
+    return template
+
+
 def _parse_log_level(text: str) -> str:
     level = text.strip().upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
@@ -210,6 +238,14 @@ OUTPUT_PREFIX = Variable(
     "",
     "Folder inside the output bucket for thumbnails, ending in `/` (e.g. `thumbnails/`).",
     _parse_prefix,
+)
+OUTPUT_NAME = Variable(
+    "OUTPUT_NAME",
+    "{dir}{name}_{width}x{height}.{format}",
+    "Name of each thumbnail after OUTPUT_PREFIX: `{dir}` (with its `/`), `{name}`, `{stem}`, `{ext}`, "
+    "`{width}`, `{height}`, `{format}`; e.g. `{dir}{stem}-{width}.{ext}.{format}`. Must keep sources and "
+    "sizes apart (checked at start).",
+    parse_name_template,
 )
 THUMBNAIL_SIZES = Variable(
     "THUMBNAIL_SIZES",
@@ -319,6 +355,7 @@ DELETE_SOURCE = Variable(
 VARIABLES: tuple[Variable, ...] = (
     OUTPUT_BUCKET,
     OUTPUT_PREFIX,
+    OUTPUT_NAME,
     THUMBNAIL_SIZES,
     THUMBNAIL_MODE,
     THUMBNAIL_FORMAT,
@@ -372,6 +409,7 @@ class Settings:
     output_bucket: str
     imaging: ImagingSettings
     output_prefix: str = OUTPUT_PREFIX.default_value()
+    output_name: str = OUTPUT_NAME.default_value()
     failure_prefix: str = FAILURE_PREFIX.default_value()
     delete_source: bool = DELETE_SOURCE.default_value()
     cache_control: str = THUMBNAIL_CACHE_CONTROL.default_value()
@@ -386,10 +424,14 @@ class Settings:
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
+        imaging = ImagingSettings.from_environ(environ)
+        output_name = OUTPUT_NAME.read(environ)
+        check_sizes_apart(output_name, imaging.sizes)
         return cls(
             output_bucket=OUTPUT_BUCKET.read(environ),
-            imaging=ImagingSettings.from_environ(environ),
+            imaging=imaging,
             output_prefix=OUTPUT_PREFIX.read(environ),
+            output_name=output_name,
             failure_prefix=FAILURE_PREFIX.read(environ),
             delete_source=DELETE_SOURCE.read(environ),
             cache_control=THUMBNAIL_CACHE_CONTROL.read(environ),
@@ -401,6 +443,17 @@ class Settings:
             storage_retry_seconds=STORAGE_RETRY_SECONDS.read(environ),
             storage_timeout_seconds=STORAGE_TIMEOUT_SECONDS.read(environ),
             log_level=LOG_LEVEL.read(environ),
+        )
+
+
+def check_sizes_apart(output_name: str, sizes: tuple[Size, ...]) -> None:
+    """Two sizes must never share a thumbnail name: the template must tell them apart."""
+    fields = {field for _, field, _, _ in string.Formatter().parse(output_name) if field}
+    keys = {(size.width if "width" in fields else None, size.height if "height" in fields else None) for size in sizes}
+    if len(keys) != len(sizes):
+        raise ConfigError(
+            f"{OUTPUT_NAME.name}: {output_name!r} gives two of THUMBNAIL_SIZES the same name; "
+            "add {width} and {height}"
         )
 
 

@@ -1,16 +1,17 @@
 """Names of the objects written to the output bucket.
 
-A thumbnail is named ``{OUTPUT_PREFIX}{source name}_{W}x{H}.{ext}``, e.g.
+By default a thumbnail is named ``{OUTPUT_PREFIX}{source name}_{W}x{H}.{ext}``, e.g.
 ``photos/cat.jpg`` -> ``photos/cat.jpg_200x200.jpg``. The whole source name is kept,
 extension included, so ``a.png`` and ``a.jpg`` never share a thumbnail; the suffix
 ``_{W}x{H}.{ext}`` (no leading zeros) can be parsed back from the end, so two
-different sources or sizes can never map to the same name.
+different sources or sizes can never map to the same name. ``OUTPUT_NAME`` changes the
+pattern; config.py refuses templates that would lose the source's folder, name or size.
 """
 
 from __future__ import annotations
 
 from thumbnailer import errors
-from thumbnailer.config import Size
+from thumbnailer.config import OUTPUT_NAME, Size
 
 #: Cloud Storage's limit on an object name, in UTF-8 bytes.
 MAX_OBJECT_NAME_BYTES = 1024
@@ -24,8 +25,27 @@ def _checked(name: str) -> str:
     return name
 
 
-def thumbnail_name(source_name: str, size: Size, extension: str, prefix: str = "") -> str:
-    return _checked(f"{prefix}{source_name}_{size.width}x{size.height}.{extension}")
+DEFAULT_TEMPLATE: str = OUTPUT_NAME.default or ""
+
+
+def thumbnail_name(
+    source_name: str, size: Size, extension: str, prefix: str = "", template: str = DEFAULT_TEMPLATE
+) -> str:
+    """``OUTPUT_PREFIX`` + the ``OUTPUT_NAME`` template filled in for this source and size."""
+    folder, _, name = source_name.rpartition("/")
+    stem, dot, ext = name.rpartition(".")
+    if not dot or not stem:  # "README" or ".profile": no extension to split off
+        stem, ext = name, ""
+    filled = template.format(
+        dir=f"{folder}/" if folder else "",
+        name=name,
+        stem=stem,
+        ext=ext,
+        width=size.width,
+        height=size.height,
+        format=extension,
+    )
+    return _checked(f"{prefix}{filled}")
 
 
 def failure_record_name(source_name: str, prefix: str) -> str:

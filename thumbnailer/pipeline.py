@@ -97,7 +97,7 @@ def process_event(event: StorageObjectEvent, settings: Settings, store: ObjectSt
         data = store.read(event.bucket, event.name, event.generation)
         rendering = render_thumbnails(data, settings.imaging)
         names = [
-            thumbnail_name(event.name, size, thumbnail.extension, settings.output_prefix)
+            thumbnail_name(event.name, size, thumbnail.extension, settings.output_prefix, settings.output_name)
             for size, thumbnail in zip(settings.imaging.sizes, rendering.thumbnails, strict=True)
         ]
     except errors.PermanentError as error:

@@ -3,7 +3,7 @@ import itertools
 import pytest
 
 from thumbnailer import errors
-from thumbnailer.config import Size
+from thumbnailer.config import ConfigError, Settings, Size
 from thumbnailer.naming import failure_record_name, thumbnail_name
 
 
@@ -28,3 +28,38 @@ def test_names_never_collide() -> None:
 def test_too_long_output_name_is_a_permanent_error() -> None:
     with pytest.raises(errors.OutputNameTooLong):
         thumbnail_name("é" * 510, Size(200, 200), "jpg")
+
+
+@pytest.mark.parametrize(
+    ("template", "source", "expected"),
+    [
+        ("{dir}{stem}-{width}x{height}.{ext}.{format}", "photos/2026/cat.jpg", "photos/2026/cat-200x100.jpg.webp"),
+        ("{dir}thumbs/{name}/{width}.{format}", "photos/cat.jpg", "photos/thumbs/cat.jpg/200.webp"),
+        ("{dir}{stem}_{height}.{ext}.{format}", "README", "README_100..webp"),  # no extension: ext is empty
+        ("{dir}{stem}{ext}_{width:04d}.{format}", "a.b.png", "a.bpng_0200.webp"),
+    ],
+)
+def test_output_name_templates(template: str, source: str, expected: str) -> None:
+    assert thumbnail_name(source, Size(200, 100), "webp", template=template) == expected
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        ("{dir}{stem}.{format}", r"needs \{name\}, or \{stem\} and \{ext\}"),
+        ("{name}_{width}x{height}.{format}", r"needs \{dir\}"),
+        ("{dir}{name}_{width}x{height}", r"needs \{format\}"),
+        ("{dir}{name}_{size}.{format}", r"unknown placeholder \{size\}"),
+        ("{dir}{name}_{width.{format}", "OUTPUT_NAME"),
+    ],
+)
+def test_templates_that_would_collide_are_refused_at_start(template: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_environ({"OUTPUT_BUCKET": "thumbs", "OUTPUT_NAME": template})
+
+
+def test_a_template_must_tell_the_sizes_apart() -> None:
+    environ = {"OUTPUT_BUCKET": "thumbs", "OUTPUT_NAME": "{dir}{name}_{width}.{format}"}
+    assert Settings.from_environ({**environ, "THUMBNAIL_SIZES": "200x200,64x64"}).output_name  # widths differ
+    with pytest.raises(ConfigError, match="same name"):
+        Settings.from_environ({**environ, "THUMBNAIL_SIZES": "200x200,200x100"})
