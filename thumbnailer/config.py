@@ -286,6 +286,13 @@ THUMBNAIL_CONTENT_DISPOSITION = Variable(
     "named after the source file and size).",
     _parse_content_disposition,
 )
+KEEP_EXIF_CREDITS = Variable(
+    "KEEP_EXIF_CREDITS",
+    "false",
+    "`true`: thumbnails keep the source's EXIF Artist and Copyright (and nothing else: never GPS, camera or "
+    "dates). GIF thumbnails cannot carry them.",
+    parse_bool,
+)
 COPY_SOURCE_METADATA = Variable(
     "COPY_SOURCE_METADATA",
     "false",
@@ -363,6 +370,7 @@ VARIABLES: tuple[Variable, ...] = (
     THUMBNAIL_BACKGROUND,
     THUMBNAIL_CACHE_CONTROL,
     THUMBNAIL_CONTENT_DISPOSITION,
+    KEEP_EXIF_CREDITS,
     COPY_SOURCE_METADATA,
     INCLUDE_PATTERNS,
     EXCLUDE_PATTERNS,
@@ -388,6 +396,7 @@ class ImagingSettings:
     background: Color = THUMBNAIL_BACKGROUND.default_value()
     max_input_bytes: int = MAX_INPUT_BYTES.default_value()
     max_input_pixels: int = MAX_INPUT_PIXELS.default_value()
+    keep_exif_credits: bool = KEEP_EXIF_CREDITS.default_value()
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> ImagingSettings:
@@ -399,6 +408,7 @@ class ImagingSettings:
             background=THUMBNAIL_BACKGROUND.read(environ),
             max_input_bytes=MAX_INPUT_BYTES.read(environ),
             max_input_pixels=MAX_INPUT_PIXELS.read(environ),
+            keep_exif_credits=KEEP_EXIF_CREDITS.read(environ),
         )
 
 

@@ -61,6 +61,7 @@ _ORIENTATION_TRANSPOSE: dict[int, Image.Transpose] = {
     8: Image.Transpose.ROTATE_90,
 }
 _EXIF_ORIENTATION = 0x0112
+_CREDIT_TAGS = (0x013B, 0x8298)  # Artist, Copyright
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 # Which ICC colour spaces can describe which working modes.
 _PROFILE_SPACES = {"RGB": "RGB ", "RGBA": "RGB ", "L": "GRAY", "CMYK": "CMYK"}
@@ -156,26 +157,48 @@ def _open(data: bytes, settings: ImagingSettings) -> Image.Image:
     return image
 
 
-def _read_orientation(image: Image.Image) -> int:
+def _read_exif(image: Image.Image) -> Image.Exif:
+    """The source's EXIF, or an empty one: corrupt EXIF must not cost the thumbnail."""
     try:
         if image.format == "PNG":
             # Pillow's PNG getexif() decodes every pixel to look for an eXIf chunk after
             # them; only one before the pixels counts here (as in browsers), which is free.
             exif = Image.Exif()
             exif.load(image.info.get("exif", b""))
-        else:
-            exif = image.getexif()
+            return exif
+        return image.getexif()
+    except Exception:
+        return Image.Exif()
+
+
+def _read_orientation(exif: Image.Exif) -> int:
+    try:
         value = exif.get(_EXIF_ORIENTATION, 1)
-    except Exception:  # corrupt EXIF must not cost the thumbnail; show the image as stored
+    except Exception:  # show the image as stored
         return 1
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def _credits(exif: Image.Exif) -> bytes | None:
+    """KEEP_EXIF_CREDITS: only the author and copyright travel, never GPS or the camera."""
+    kept = Image.Exif()
+    for tag in _CREDIT_TAGS:
+        try:
+            value = exif.get(tag)
+        except Exception:
+            continue
+        if isinstance(value, str) and value.strip():
+            kept[tag] = value
+    return kept.tobytes() if len(kept) else None
 
 
 def _render(data: bytes, image: Image.Image, settings: ImagingSettings, libvips_formats: frozenset[str]) -> Rendering:
     source_format = str(image.format)
     stored_width, stored_height = image.size
+    exif = _read_exif(image)
     # Pillow already turns TIFFs upright on load (and reports the upright size).
-    orientation = 1 if source_format == "TIFF" else _read_orientation(image)
+    orientation = 1 if source_format == "TIFF" else _read_orientation(exif)
+    credits = _credits(exif) if settings.keep_exif_credits else None
     swapped = orientation >= 5
     oriented_width, oriented_height = (stored_height, stored_width) if swapped else (stored_width, stored_height)
     plans = [plan_thumbnail(oriented_width, oriented_height, size, settings.mode) for size in settings.sizes]
@@ -195,7 +218,9 @@ def _render(data: bytes, image: Image.Image, settings: ImagingSettings, libvips_
 
     with _decoding():
         working = _to_working_mode(decoded)
-    thumbnails = tuple(_make_one(working, plan, orientation, icc_profile, source_format, settings) for plan in plans)
+    thumbnails = tuple(
+        _make_one(working, plan, orientation, icc_profile, source_format, settings, credits) for plan in plans
+    )
     return Rendering(source_format, oriented_width, oriented_height, thumbnails)
 
 
@@ -240,6 +265,7 @@ def _make_one(
     icc_profile: bytes | None,
     source_format: str,
     settings: ImagingSettings,
+    credits: bytes | None,
 ) -> Thumbnail:
     small = working.resize(plan.size, Image.Resampling.LANCZOS, box=plan.box)
     if orientation in _ORIENTATION_TRANSPOSE:
@@ -250,7 +276,7 @@ def _make_one(
         small = _pad(small, plan.canvas, settings.background)
         small = _drop_opaque_alpha(small)
     output_format = _choose_format(settings.format, source_format, has_alpha=small.mode == "RGBA")
-    return _encode(small, output_format, settings)
+    return _encode(small, output_format, settings, credits)
 
 
 def _to_srgb(image: Image.Image, icc_profile: bytes | None) -> Image.Image:
@@ -312,14 +338,18 @@ def _choose_format(setting: OutputFormat, source_format: str, *, has_alpha: bool
     return setting.value
 
 
-def _encode(image: Image.Image, output_format: str, settings: ImagingSettings) -> Thumbnail:
+def _encode(image: Image.Image, output_format: str, settings: ImagingSettings, credits: bytes | None) -> Thumbnail:
     pillow_format, extension, content_type = _ENCODINGS[output_format]
     if output_format == "jpeg" and image.mode == "RGBA":
         image = _flatten(image, settings.background)
-    # A fresh info dict: no EXIF, GPS, XMP or ICC profile travels to the thumbnail.
+    # A fresh info dict: no EXIF, GPS, XMP or ICC profile travels to the thumbnail, only
+    # the credits when asked for (and the format can carry EXIF).
     image.info = {}
+    options = _encoder_options(output_format, settings.quality)
+    if credits and output_format in ("jpeg", "webp", "png", "avif"):
+        options["exif"] = credits
     buffer = io.BytesIO()
-    image.save(buffer, pillow_format, **_encoder_options(output_format, settings.quality))
+    image.save(buffer, pillow_format, **options)
     return Thumbnail(image.width, image.height, output_format, extension, content_type, buffer.getvalue())
 
 

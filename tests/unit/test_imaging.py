@@ -347,3 +347,21 @@ def test_multi_picture_jpeg_is_a_jpeg() -> None:
     assert (image.format, image.size) == ("JPEG", (200, 200))
     reference = first.resize((200, 200), Image.Resampling.LANCZOS, box=(200, 0, 1400, 1200))
     assert psnr(image, reference) > 28
+
+
+@pytest.mark.parametrize("output", [OutputFormat.JPEG, OutputFormat.WEBP, OutputFormat.PNG, OutputFormat.AVIF])
+def test_keep_exif_credits_keeps_artist_and_copyright_only(output: OutputFormat) -> None:
+    exif = Image.Exif()
+    exif[0x013B] = "Ada Photographer"
+    exif[0x8298] = "(c) 2026 Ada"
+    exif[0x010F] = "Camera maker"
+    exif.get_ifd(0x8825)[2] = (48.0, 51.0, 29.0)  # GPSLatitude
+    data = encode(photo_like(400, 300), "JPEG", exif=exif)
+    thumbnail, image = render_one(data, format=output, keep_exif_credits=True)
+    kept = image.getexif()
+    assert (kept.get(0x013B), kept.get(0x8298)) == ("Ada Photographer", "(c) 2026 Ada")
+    assert 0x010F not in kept
+    assert not kept.get_ifd(0x8825)
+    assert b"Camera maker" not in thumbnail.data
+    _, plain = render_one(data, format=output)
+    assert not plain.getexif()  # off by default
