@@ -37,6 +37,11 @@ class OutputFormat(enum.StrEnum):
     ORIGINAL = "original"
 
 
+class Animation(enum.StrEnum):
+    ANIMATE = "animate"
+    FIRST_FRAME = "first-frame"
+
+
 @dataclass(frozen=True, order=True)
 class Size:
     width: int
@@ -331,6 +336,26 @@ MAX_INPUT_PIXELS = Variable(
     "Largest image processed, in pixels (width x height), checked before decoding: refuses decompression bombs.",
     parse_int_in(1, 178_956_970),  # Pillow's own hard bomb limit is 2 x 89,478,485 pixels
 )
+ANIMATION = Variable(
+    "ANIMATION",
+    "animate",
+    "Animated GIF and WebP: `animate` (an animated thumbnail, frames resized, timing and loop kept; WebP under "
+    "`auto`, the source's format under `original`) or `first-frame`. A JPEG, PNG or AVIF format gets the first "
+    "frame.",
+    _parse_choice(Animation),
+)
+MAX_ANIMATION_FRAMES = Variable(
+    "MAX_ANIMATION_FRAMES",
+    "300",
+    "An animation with more frames is thumbnailed from its first frame only.",
+    parse_int_in(2, 10_000),
+)
+MAX_ANIMATION_PIXELS = Variable(
+    "MAX_ANIMATION_PIXELS",
+    "100000000",
+    "Frames x width x height above which an animation is thumbnailed from its first frame only (time and memory).",
+    parse_int_in(1, 2_000_000_000),
+)
 FAILURE_PREFIX = Variable(
     "FAILURE_PREFIX",
     "failed/",
@@ -377,6 +402,9 @@ VARIABLES: tuple[Variable, ...] = (
     RESULT_TOPIC,
     MAX_INPUT_BYTES,
     MAX_INPUT_PIXELS,
+    ANIMATION,
+    MAX_ANIMATION_FRAMES,
+    MAX_ANIMATION_PIXELS,
     FAILURE_PREFIX,
     DELETE_SOURCE,
     STORAGE_RETRY_SECONDS,
@@ -397,6 +425,9 @@ class ImagingSettings:
     max_input_bytes: int = MAX_INPUT_BYTES.default_value()
     max_input_pixels: int = MAX_INPUT_PIXELS.default_value()
     keep_exif_credits: bool = KEEP_EXIF_CREDITS.default_value()
+    animation: Animation = ANIMATION.default_value()
+    max_animation_frames: int = MAX_ANIMATION_FRAMES.default_value()
+    max_animation_pixels: int = MAX_ANIMATION_PIXELS.default_value()
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> ImagingSettings:
@@ -409,6 +440,9 @@ class ImagingSettings:
             max_input_bytes=MAX_INPUT_BYTES.read(environ),
             max_input_pixels=MAX_INPUT_PIXELS.read(environ),
             keep_exif_credits=KEEP_EXIF_CREDITS.read(environ),
+            animation=ANIMATION.read(environ),
+            max_animation_frames=MAX_ANIMATION_FRAMES.read(environ),
+            max_animation_pixels=MAX_ANIMATION_PIXELS.read(environ),
         )
 
 

@@ -17,10 +17,10 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from PIL import Image, ImageCms, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageSequence, UnidentifiedImageError
 
 from thumbnailer import errors
-from thumbnailer.config import Color, ImagingSettings, OutputFormat
+from thumbnailer.config import Animation, Color, ImagingSettings, OutputFormat
 from thumbnailer.geometry import Plan, plan_thumbnail, shrunk_decode_size
 
 #: Formats accepted as input, identified by content. Pillow is told to try only
@@ -205,6 +205,13 @@ def _render(data: bytes, image: Image.Image, settings: ImagingSettings, libvips_
     if swapped:
         plans = [plan.transposed() for plan in plans]
 
+    # (An animation stored sideways, which nothing writes, is thumbnailed as a still.)
+    animated = _animation_format(image, source_format, settings) if orientation == 1 else None
+    if animated is not None:
+        return Rendering(
+            source_format, oriented_width, oriented_height, _render_animation(image, plans, animated, settings)
+        )
+
     icc_profile = image.info.get("icc_profile")
     request = shrunk_decode_size(stored_width, stored_height, plans)
     decoded = image
@@ -222,6 +229,57 @@ def _render(data: bytes, image: Image.Image, settings: ImagingSettings, libvips_
         _make_one(working, plan, orientation, icc_profile, source_format, settings, credits) for plan in plans
     )
     return Rendering(source_format, oriented_width, oriented_height, thumbnails)
+
+
+def _animation_format(image: Image.Image, source_format: str, settings: ImagingSettings) -> str | None:
+    """The format of an animated thumbnail, or None for a still one (first frame)."""
+    if settings.animation is not Animation.ANIMATE or source_format not in ("GIF", "WEBP"):
+        return None
+    frames = int(getattr(image, "n_frames", 1))
+    if frames < 2 or frames > settings.max_animation_frames:
+        return None
+    if frames * image.width * image.height > settings.max_animation_pixels:
+        return None
+    if settings.format is OutputFormat.ORIGINAL:
+        return "gif" if source_format == "GIF" else "webp"
+    if settings.format in (OutputFormat.AUTO, OutputFormat.WEBP):
+        return "webp"  # smaller than GIF, full colour and alpha, animated everywhere
+    return None  # JPEG, PNG, AVIF: a still thumbnail
+
+
+def _render_animation(
+    image: Image.Image, plans: list[Plan], output_format: str, settings: ImagingSettings
+) -> tuple[Thumbnail, ...]:
+    """Every frame through the same geometry; durations and loop count kept."""
+    per_plan: list[list[Image.Image]] = [[] for _ in plans]
+    durations: list[int] = []
+    with _decoding():
+        for frame in ImageSequence.Iterator(image):
+            rgba = frame.convert("RGBA")
+            durations.append(int(frame.info.get("duration", 100)))  # WebP sets it once the frame is decoded
+            for frames, plan in zip(per_plan, plans, strict=True):
+                small = rgba.resize(plan.size, Image.Resampling.LANCZOS, box=plan.box)
+                frames.append(_pad(small, plan.canvas, settings.background) if plan.canvas != small.size else small)
+    # No loop count in a GIF means "play once"; WebP says that with 1.
+    loop = image.info.get("loop", 1 if output_format == "webp" else None)
+    return tuple(_encode_animation(frames, durations, loop, output_format, settings) for frames in per_plan)
+
+
+def _encode_animation(
+    frames: list[Image.Image], durations: list[int], loop: int | None, output_format: str, settings: ImagingSettings
+) -> Thumbnail:
+    pillow_format, extension, content_type = _ENCODINGS[output_format]
+    options: dict[str, object] = {"save_all": True, "append_images": frames[1:], "duration": durations}
+    if loop is not None:
+        options["loop"] = loop
+    if output_format == "webp":
+        options["quality"] = settings.quality
+    else:
+        options["disposal"] = 2  # each frame replaces the last: no ghosts where frames are transparent
+    buffer = io.BytesIO()
+    frames[0].save(buffer, pillow_format, **options)
+    first = frames[0]
+    return Thumbnail(first.width, first.height, output_format, extension, content_type, buffer.getvalue())
 
 
 def _decode_with_libvips(data: bytes, size: tuple[int, int]) -> tuple[Image.Image, bytes | None]:

@@ -19,7 +19,7 @@ from tests.images import (
     with_orientation,
 )
 from thumbnailer import errors
-from thumbnailer.config import FitMode, ImagingSettings, OutputFormat, Size
+from thumbnailer.config import Animation, FitMode, ImagingSettings, OutputFormat, Size
 from thumbnailer.imaging import Thumbnail, render_thumbnails
 
 DEFAULT = ImagingSettings()
@@ -260,10 +260,11 @@ def test_twelve_megapixel_jpeg_keeps_quality_with_draft() -> None:
     assert psnr(image, reference) >= ceiling - 0.5
 
 
-def test_animated_gif_gives_its_first_frame() -> None:
+def test_animated_gif_gives_its_first_frame_when_asked() -> None:
     frames = [Image.new("RGB", (300, 300), colour) for colour in ("red", "lime", "blue")]
     data = encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
-    _, image = render_one(data)
+    thumbnail, image = render_one(data, animation=Animation.FIRST_FRAME)
+    assert thumbnail.format == "jpeg"
     assert close(mean_colour(image, (50, 50, 150, 150)), (255, 0, 0), tolerance=5)
 
 
