@@ -11,7 +11,7 @@ import enum
 import re
 import string
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from PIL import ImageColor
@@ -44,8 +44,16 @@ class Animation(enum.StrEnum):
 
 @dataclass(frozen=True, order=True)
 class Size:
+    """A thumbnail box, with optional settings of its own (``200x200:format=png:quality=70``).
+
+    Equality is by width and height only: one box, one thumbnail name.
+    """
+
     width: int
     height: int
+    mode: FitMode | None = field(default=None, compare=False)
+    format: OutputFormat | None = field(default=None, compare=False)
+    quality: int | None = field(default=None, compare=False)
 
     def __str__(self) -> str:
         return f"{self.width}x{self.height}"
@@ -58,13 +66,23 @@ _SIZE_PATTERN = re.compile(r"([1-9][0-9]*)x([1-9][0-9]*)")
 
 
 def parse_size(text: str) -> Size:
-    match = _SIZE_PATTERN.fullmatch(text.strip().lower())
+    box, *options = text.strip().lower().split(":")
+    match = _SIZE_PATTERN.fullmatch(box)
     if not match:
-        raise ValueError(f"{text!r} is not WIDTHxHEIGHT, e.g. 200x200")
+        raise ValueError(f"{text!r} is not WIDTHxHEIGHT, e.g. 200x200 or 200x200:format=png")
     size = Size(int(match[1]), int(match[2]))
     if max(size.width, size.height) > MAX_THUMBNAIL_SIDE:
         raise ValueError(f"{text!r}: each side must be at most {MAX_THUMBNAIL_SIDE}")
-    return size
+    overrides: dict[str, object] = {}
+    for option in options:
+        key, _, value = option.partition("=")
+        try:
+            overrides[key] = _SIZE_OPTIONS[key](value)
+        except KeyError:
+            raise ValueError(f"{text!r}: unknown option {key!r}; use mode=, format= or quality=") from None
+        except ValueError as error:
+            raise ValueError(f"{text!r}: {key}: {error}") from None
+    return replace(size, **overrides)  # type: ignore[arg-type]
 
 
 def parse_sizes(text: str) -> tuple[Size, ...]:
@@ -125,6 +143,14 @@ def _parse_choice(enum_type: type[enum.StrEnum]) -> Callable[[str], Any]:
             raise ValueError(f"{text!r} is not one of {choices}") from None
 
     return parse
+
+
+# The settings one size may have of its own (THUMBNAIL_SIZES=200x200:format=png:quality=70).
+_SIZE_OPTIONS: dict[str, Callable[[str], Any]] = {
+    "mode": _parse_choice(FitMode),
+    "format": _parse_choice(OutputFormat),
+    "quality": parse_int_in(1, 100),
+}
 
 
 def _parse_prefix(text: str) -> str:
@@ -255,7 +281,8 @@ OUTPUT_NAME = Variable(
 THUMBNAIL_SIZES = Variable(
     "THUMBNAIL_SIZES",
     "200x200",
-    "Comma-separated `WIDTHxHEIGHT` boxes; one decode makes every size (e.g. `200x200,64x64`).",
+    "Comma-separated `WIDTHxHEIGHT` boxes; one decode makes every size (e.g. `200x200,64x64`). A box may "
+    "have its own `mode=`, `format=` and `quality=`: `1200x1200:mode=contain:quality=90,64x64:format=png`.",
     parse_sizes,
 )
 THUMBNAIL_MODE = Variable(
@@ -428,6 +455,16 @@ class ImagingSettings:
     animation: Animation = ANIMATION.default_value()
     max_animation_frames: int = MAX_ANIMATION_FRAMES.default_value()
     max_animation_pixels: int = MAX_ANIMATION_PIXELS.default_value()
+
+    # A size's own setting wins over the global one.
+    def mode_for(self, size: Size) -> FitMode:
+        return size.mode or self.mode
+
+    def format_for(self, size: Size) -> OutputFormat:
+        return size.format or self.format
+
+    def quality_for(self, size: Size) -> int:
+        return size.quality or self.quality
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> ImagingSettings:

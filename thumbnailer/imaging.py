@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from PIL import Image, ImageCms, ImageSequence, UnidentifiedImageError
 
 from thumbnailer import errors
-from thumbnailer.config import Animation, Color, ImagingSettings, OutputFormat
+from thumbnailer.config import Animation, Color, ImagingSettings, OutputFormat, Size
 from thumbnailer.geometry import Plan, plan_thumbnail, shrunk_decode_size
 
 #: Formats accepted as input, identified by content. Pillow is told to try only
@@ -201,16 +201,16 @@ def _render(data: bytes, image: Image.Image, settings: ImagingSettings, libvips_
     credits = _credits(exif) if settings.keep_exif_credits else None
     swapped = orientation >= 5
     oriented_width, oriented_height = (stored_height, stored_width) if swapped else (stored_width, stored_height)
-    plans = [plan_thumbnail(oriented_width, oriented_height, size, settings.mode) for size in settings.sizes]
+    sizes = settings.sizes
+    plans = [plan_thumbnail(oriented_width, oriented_height, size, settings.mode_for(size)) for size in sizes]
     if swapped:
         plans = [plan.transposed() for plan in plans]
 
     # (An animation stored sideways, which nothing writes, is thumbnailed as a still.)
-    animated = _animation_format(image, source_format, settings) if orientation == 1 else None
-    if animated is not None:
-        return Rendering(
-            source_format, oriented_width, oriented_height, _render_animation(image, plans, animated, settings)
-        )
+    animated = [_animation_format(image, source_format, settings, size) if orientation == 1 else None for size in sizes]
+    if any(animated):
+        thumbnails = _render_animation(image, plans, animated, source_format, settings, credits)
+        return Rendering(source_format, oriented_width, oriented_height, thumbnails)
 
     icc_profile = image.info.get("icc_profile")
     request = shrunk_decode_size(stored_width, stored_height, plans)
@@ -226,13 +226,14 @@ def _render(data: bytes, image: Image.Image, settings: ImagingSettings, libvips_
     with _decoding():
         working = _to_working_mode(decoded)
     thumbnails = tuple(
-        _make_one(working, plan, orientation, icc_profile, source_format, settings, credits) for plan in plans
+        _make_one(working, size, plan, orientation, icc_profile, source_format, settings, credits)
+        for size, plan in zip(sizes, plans, strict=True)
     )
     return Rendering(source_format, oriented_width, oriented_height, thumbnails)
 
 
-def _animation_format(image: Image.Image, source_format: str, settings: ImagingSettings) -> str | None:
-    """The format of an animated thumbnail, or None for a still one (first frame)."""
+def _animation_format(image: Image.Image, source_format: str, settings: ImagingSettings, size: Size) -> str | None:
+    """The format of an animated thumbnail of this size, or None for a still one (first frame)."""
     if settings.animation is not Animation.ANIMATE or source_format not in ("GIF", "WEBP"):
         return None
     frames = int(getattr(image, "n_frames", 1))
@@ -240,17 +241,24 @@ def _animation_format(image: Image.Image, source_format: str, settings: ImagingS
         return None
     if frames * image.width * image.height > settings.max_animation_pixels:
         return None
-    if settings.format is OutputFormat.ORIGINAL:
+    output_format = settings.format_for(size)
+    if output_format is OutputFormat.ORIGINAL:
         return "gif" if source_format == "GIF" else "webp"
-    if settings.format in (OutputFormat.AUTO, OutputFormat.WEBP):
+    if output_format in (OutputFormat.AUTO, OutputFormat.WEBP):
         return "webp"  # smaller than GIF, full colour and alpha, animated everywhere
     return None  # JPEG, PNG, AVIF: a still thumbnail
 
 
 def _render_animation(
-    image: Image.Image, plans: list[Plan], output_format: str, settings: ImagingSettings
+    image: Image.Image,
+    plans: list[Plan],
+    formats: list[str | None],
+    source_format: str,
+    settings: ImagingSettings,
+    credits: bytes | None,
 ) -> tuple[Thumbnail, ...]:
-    """Every frame through the same geometry; durations and loop count kept."""
+    """Every frame through the same geometry; durations and loop count kept. A size
+    whose format cannot animate gets the first frame, as a still."""
     per_plan: list[list[Image.Image]] = [[] for _ in plans]
     durations: list[int] = []
     with _decoding():
@@ -260,20 +268,28 @@ def _render_animation(
             for frames, plan in zip(per_plan, plans, strict=True):
                 small = rgba.resize(plan.size, Image.Resampling.LANCZOS, box=plan.box)
                 frames.append(_pad(small, plan.canvas, settings.background) if plan.canvas != small.size else small)
-    # No loop count in a GIF means "play once"; WebP says that with 1.
-    loop = image.info.get("loop", 1 if output_format == "webp" else None)
-    return tuple(_encode_animation(frames, durations, loop, output_format, settings) for frames in per_plan)
+    thumbnails = []
+    for size, frames, output_format in zip(settings.sizes, per_plan, formats, strict=True):
+        if output_format is None:
+            still = _drop_opaque_alpha(frames[0])
+            chosen = _choose_format(settings.format_for(size), source_format, has_alpha=still.mode == "RGBA")
+            thumbnails.append(_encode(still, chosen, settings, credits, settings.quality_for(size)))
+            continue
+        # No loop count in a GIF means "play once"; WebP says that with 1.
+        loop = image.info.get("loop", 1 if output_format == "webp" else None)
+        thumbnails.append(_encode_animation(frames, durations, loop, output_format, settings.quality_for(size)))
+    return tuple(thumbnails)
 
 
 def _encode_animation(
-    frames: list[Image.Image], durations: list[int], loop: int | None, output_format: str, settings: ImagingSettings
+    frames: list[Image.Image], durations: list[int], loop: int | None, output_format: str, quality: int
 ) -> Thumbnail:
     pillow_format, extension, content_type = _ENCODINGS[output_format]
     options: dict[str, object] = {"save_all": True, "append_images": frames[1:], "duration": durations}
     if loop is not None:
         options["loop"] = loop
     if output_format == "webp":
-        options["quality"] = settings.quality
+        options["quality"] = quality
     else:
         options["disposal"] = 2  # each frame replaces the last: no ghosts where frames are transparent
     buffer = io.BytesIO()
@@ -318,6 +334,7 @@ def _to_working_mode(image: Image.Image) -> Image.Image:
 
 def _make_one(
     working: Image.Image,
+    size: Size,
     plan: Plan,
     orientation: int,
     icc_profile: bytes | None,
@@ -333,8 +350,8 @@ def _make_one(
     if plan.canvas != small.size:
         small = _pad(small, plan.canvas, settings.background)
         small = _drop_opaque_alpha(small)
-    output_format = _choose_format(settings.format, source_format, has_alpha=small.mode == "RGBA")
-    return _encode(small, output_format, settings, credits)
+    output_format = _choose_format(settings.format_for(size), source_format, has_alpha=small.mode == "RGBA")
+    return _encode(small, output_format, settings, credits, settings.quality_for(size))
 
 
 def _to_srgb(image: Image.Image, icc_profile: bytes | None) -> Image.Image:
@@ -396,14 +413,16 @@ def _choose_format(setting: OutputFormat, source_format: str, *, has_alpha: bool
     return setting.value
 
 
-def _encode(image: Image.Image, output_format: str, settings: ImagingSettings, credits: bytes | None) -> Thumbnail:
+def _encode(
+    image: Image.Image, output_format: str, settings: ImagingSettings, credits: bytes | None, quality: int
+) -> Thumbnail:
     pillow_format, extension, content_type = _ENCODINGS[output_format]
     if output_format == "jpeg" and image.mode == "RGBA":
         image = _flatten(image, settings.background)
     # A fresh info dict: no EXIF, GPS, XMP or ICC profile travels to the thumbnail, only
     # the credits when asked for (and the format can carry EXIF).
     image.info = {}
-    options = _encoder_options(output_format, settings.quality)
+    options = _encoder_options(output_format, quality)
     if credits and output_format in ("jpeg", "webp", "png", "avif"):
         options["exif"] = credits
     buffer = io.BytesIO()

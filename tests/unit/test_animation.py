@@ -91,3 +91,12 @@ def test_still_thumbnail_when_asked_or_over_budget(settings: ImagingSettings) ->
     image = Image.open(io.BytesIO(thumbnail.data))
     assert getattr(image, "n_frames", 1) == 1
     assert mean_colour(image, (50, 50, 150, 150))[0] > 240  # the first frame: red
+
+
+def test_a_size_that_cannot_animate_gets_the_first_frame() -> None:
+    settings = ImagingSettings(sizes=(Size(200, 200), Size(64, 64, format=OutputFormat.JPEG)))
+    moving, still = render_thumbnails(animation("GIF", loop=0), settings).thumbnails
+    assert moving.format == "webp"
+    assert len(frames_of(moving.data)[1]) == 3
+    assert still.format == "jpeg"
+    assert mean_colour(Image.open(io.BytesIO(still.data)), (16, 16, 48, 48))[0] > 240  # red: the first frame
