@@ -6,6 +6,7 @@ import io
 import json
 from typing import Any
 
+import pillow_heif
 import pytest
 from google.cloud import storage
 from PIL import Image
@@ -424,3 +425,29 @@ def test_output_name_template(make_function: FunctionFactory, storage_client: st
         "photos/small/cat-200w.jpg.jpg",
         "photos/small/cat-64w.jpg.jpg",
     ]
+
+
+def test_animated_gif_and_heic_uploads(
+    make_function: FunctionFactory, storage_client: storage.Client, buckets: Buckets
+) -> None:
+    function = make_function(THUMBNAIL_SIZES="200x200,64x64:format=jpeg", KEEP_EXIF_CREDITS="true")
+    frames = [Image.new("RGB", (300, 300), colour) for colour in ("red", "lime", "blue")]
+    gif = encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=[100, 200, 300], loop=0)
+    upload(storage_client, buckets.input, "party.gif", gif, content_type="image/gif")
+    assert function.deliver(buckets.input, "party.gif").status == 200
+    blob, image = thumbnail(storage_client, buckets.output, "party.gif_200x200.webp")
+    assert (blob.content_type, image.format, getattr(image, "n_frames", 1)) == ("image/webp", "WEBP", 3)
+    _, still = thumbnail(storage_client, buckets.output, "party.gif_64x64.jpg")  # that size asked for JPEG
+    assert still.format == "JPEG"
+
+    exif = Image.Exif()
+    exif[0x8298] = "(c) 2026 Ada"
+    heic = io.BytesIO()
+    pillow_heif.from_pillow(photo_like(1600, 1200)).save(heic, quality=85, exif=exif.tobytes())
+    upload(storage_client, buckets.input, "IMG_0001.HEIC", heic.getvalue(), content_type="image/heic")
+    delivery = function.deliver(buckets.input, "IMG_0001.HEIC")
+    assert delivery.status == 200
+    assert delivery.logs[-1]["source_format"] == "HEIF"
+    _, photo = thumbnail(storage_client, buckets.output, "IMG_0001.HEIC_200x200.jpg")
+    assert photo.size == (200, 200)
+    assert photo.getexif().get(0x8298) == "(c) 2026 Ada"
