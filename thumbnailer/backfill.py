@@ -16,6 +16,7 @@ were lost. Safe by construction, the way a bulk job over someone's bucket must b
 from __future__ import annotations
 
 import enum
+import logging
 import os
 import threading
 import uuid
@@ -29,14 +30,17 @@ from thumbnailer.config import Settings
 from thumbnailer.events import StorageObjectEvent
 from thumbnailer.imaging import OUTPUT_EXTENSIONS
 from thumbnailer.naming import failure_record_name, thumbnail_name
-from thumbnailer.pipeline import SOURCE_OBJECT_KEY, check_selected, process_event
+from thumbnailer.pipeline import SOURCE_OBJECT_KEY, check_selected, delete_source_if_asked, process_event
 from thumbnailer.storage import ListedObject, ObjectStore
+
+logger = logging.getLogger(__name__)
 
 
 class Outcome(enum.StrEnum):
     DONE = "thumbnailed"  # thumbnails written (or found written by a concurrent run)
+    SKIPPED = "skipped"  # deleted or replaced since the listing: nothing to do
     FAILED = "failed"  # a permanent failure: bad file, recorded like the function does
-    ERROR = "error"  # a transient failure: run again to retry
+    ERROR = "error"  # a transient failure, or a bug (logged): run again to retry
 
 
 @dataclass(frozen=True)
@@ -69,7 +73,8 @@ class BackfillSummary:
             f"{plan.failed_before} had a failure on record, "
             f"{plan.not_uploads} were folders, thumbnails or not selected, "
             f"{len(plan.todo)} to do",
-            f"thumbnailed {self.outcomes[Outcome.DONE]}, failed {self.outcomes[Outcome.FAILED]}, "
+            f"thumbnailed {self.outcomes[Outcome.DONE]}, skipped {self.outcomes[Outcome.SKIPPED]}, "
+            f"failed {self.outcomes[Outcome.FAILED]}, "
             f"errors {self.outcomes[Outcome.ERROR]}, not reached {self.unprocessed}",
         ]
         if self.reasons:
@@ -155,7 +160,8 @@ def _process_one(listed: ListedObject, bucket: str, run_id: str, settings: Setti
         content_type=listed.content_type,
         metadata=listed.metadata,
     )
-    return process_event(event, settings, store).outcome
+    report = process_event(event, settings, store)
+    return delete_source_if_asked(event, report, settings, store).outcome
 
 
 def run_backfill(
@@ -180,8 +186,13 @@ def run_backfill(
             summary.aborted = str(error)
         except errors.TransientError as error:
             outcome, reason = Outcome.ERROR, error.reason
+        except (errors.SourceUnavailable, errors.IgnoredEvent) as error:
+            outcome, reason = Outcome.SKIPPED, error.reason
         except errors.PermanentError as error:
             outcome, reason = Outcome.FAILED, error.reason
+        except Exception:  # a bug must not stop the other objects; it is logged and counted
+            logger.exception("unexpected error while processing an object")
+            outcome, reason = Outcome.ERROR, "internal_error"
         with lock:
             summary.outcomes[outcome] += 1
             summary.reasons[reason] += 1

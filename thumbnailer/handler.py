@@ -19,7 +19,7 @@ from thumbnailer import errors
 from thumbnailer.config import Settings
 from thumbnailer.events import parse_event
 from thumbnailer.logs import configure_logging
-from thumbnailer.pipeline import WriteOutcome, process_event
+from thumbnailer.pipeline import WriteOutcome, delete_source_if_asked, process_event
 from thumbnailer.results import ResultPublisher, failed_message, ready_message
 from thumbnailer.storage import CloudStorage, ObjectStore
 
@@ -86,6 +86,7 @@ class EventHandler:
                 raise
             if self.results and report.outcome != WriteOutcome.SUPERSEDED:  # a stale event has nothing to tell
                 self.results.publish(ready_message(event, report, self.settings.output_bucket))
+            report = delete_source_if_asked(event, report, self.settings, self.store)
         except errors.PermanentError as error:
             ignored = isinstance(error, (errors.IgnoredEvent, errors.SourceUnavailable))
             log(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 from urllib.parse import quote
@@ -108,13 +108,19 @@ def process_event(event: StorageObjectEvent, settings: Settings, store: ObjectSt
         _write_thumbnail(event, name, size, thumbnail, settings, store)
         for name, size, thumbnail in zip(names, settings.imaging.sizes, rendering.thumbnails, strict=True)
     )
-    # Only once every thumbnail of this generation is in place, and only this generation:
-    # a redelivery finds its thumbnails there and deletes again (harmlessly), a stale event
-    # (superseded) leaves the newer upload alone.
-    deleted = False
-    if settings.delete_source and all(t.outcome is not WriteOutcome.SUPERSEDED for t in written):
-        deleted = store.delete(event.bucket, event.name, if_generation_match=event.generation)
-    return Report(rendering.source_format, len(data), written, deleted)
+    return Report(rendering.source_format, len(data), written)
+
+
+def delete_source_if_asked(event: StorageObjectEvent, report: Report, settings: Settings, store: ObjectStore) -> Report:
+    """DELETE_SOURCE: the last step, after anything else the upload is needed for (the
+    result message), since a redelivery finds the upload gone and does nothing more.
+
+    Only once every thumbnail of this generation is in place, and only this generation:
+    a stale event (superseded) leaves the newer upload alone.
+    """
+    if not settings.delete_source or any(t.outcome is WriteOutcome.SUPERSEDED for t in report.thumbnails):
+        return report
+    return replace(report, source_deleted=store.delete(event.bucket, event.name, if_generation_match=event.generation))
 
 
 def _source_metadata(event: StorageObjectEvent) -> dict[str, str]:

@@ -32,7 +32,6 @@ def ready_message(event: StorageObjectEvent, report: Report, output_bucket: str)
         "name": event.name,
         "generation": str(event.generation),
         "source_format": report.source_format,
-        "source_deleted": report.source_deleted,
         "thumbnails": [
             {
                 "bucket": output_bucket,

@@ -101,7 +101,7 @@ def test_backfill_interrupted_halfway_then_resumed_makes_every_thumbnail_once(
     status, stdout, stderr = finish(backfill(gcs, buckets, "--workers", "4"))
     assert status == 1, stderr  # the text file cannot be thumbnailed
     assert f"listed {UPLOADS + 2} objects: {len(made_first)} already had thumbnails" in stdout
-    assert f"thumbnailed {UPLOADS - len(made_first)}, failed 1, errors 0, not reached 0" in stdout
+    assert f"thumbnailed {UPLOADS - len(made_first)}, skipped 0, failed 1, errors 0, not reached 0" in stdout
     assert "not_an_image 1" in stdout
 
     made = thumbnails(storage_client, buckets)

@@ -89,10 +89,12 @@ def test_a_message_that_cannot_be_published_means_the_event_is_retried(
     make_function: FunctionFactory, emulator: PubSubEmulator, storage_client: storage.Client, buckets: Buckets
 ) -> None:
     missing_topic = f"projects/{PROJECT}/topics/never-created-{uuid.uuid4().hex[:8]}"
-    function = make_function(RESULT_TOPIC=missing_topic, PUBSUB_EMULATOR_HOST=emulator.host)
+    function = make_function(RESULT_TOPIC=missing_topic, PUBSUB_EMULATOR_HOST=emulator.host, DELETE_SOURCE="true")
     upload(storage_client, buckets.input, "dog.jpg", encode(photo_like(800, 600), "JPEG"))
     delivery = function.deliver(buckets.input, "dog.jpg")
     assert delivery.status == 500  # Eventarc redelivers
     assert delivery.logs[-1]["reason"] == "result_not_published"
     # The thumbnail is written already: a redelivery only has the message left to send.
     assert storage_client.bucket(buckets.output).get_blob("dog.jpg_200x200.jpg") is not None
+    # DELETE_SOURCE waits for the message: the upload is still there for the redelivery.
+    assert storage_client.bucket(buckets.input).get_blob("dog.jpg") is not None
