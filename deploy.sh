@@ -320,8 +320,9 @@ deploy() {
   done
 
   # Read only on the input, unless the function is to delete each upload once it is done.
-  local input_role=roles/storage.objectViewer
-  if [[ "${SETTINGS[DELETE_SOURCE]:-false}" =~ ^([Tt][Rr][Uu][Ee]|1|[Yy][Ee][Ss]|[Oo][Nn])$ ]]; then
+  local input_role=roles/storage.objectViewer delete_source="${SETTINGS[DELETE_SOURCE]:-false}"
+  delete_source="${delete_source//[[:space:]]/}"  # as the function reads it: trimmed, any case
+  if [[ "${delete_source,,}" =~ ^(true|1|yes|on)$ ]]; then
     input_role=roles/storage.objectUser
   fi
   say "Granting the runtime account ${input_role#roles/storage.} on gs://$INPUT and objectUser on gs://$OUTPUT"

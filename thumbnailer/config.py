@@ -8,6 +8,7 @@ and a test keeps the two in step.
 from __future__ import annotations
 
 import enum
+import itertools
 import re
 import string
 from collections.abc import Callable, Mapping
@@ -195,7 +196,9 @@ def _parse_content_disposition(text: str) -> str:
 
 def _parse_topic(text: str) -> str:
     value = text.strip()
-    if value and not re.fullmatch(r"projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/topics/[A-Za-z][\w.~+%-]{2,254}", value):
+    if value and not re.fullmatch(
+        r"projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/topics/[A-Za-z][A-Za-z0-9_.~+%-]{2,254}", value
+    ):
         raise ValueError(f"{text!r} is not a topic path such as projects/my-project/topics/thumbnails")
     return value
 
@@ -210,16 +213,29 @@ def parse_name_template(text: str) -> str:
     """An OUTPUT_NAME template; refuses what would make two thumbnails share a name."""
     template = text.strip()
     try:
-        fields = [field for _, field, spec, conversion in string.Formatter().parse(template) if field is not None]
+        parts = list(string.Formatter().parse(template))
     except ValueError as error:
         raise ValueError(f"{text!r}: {error}") from None
+    fields = [field for _, field, _, _ in parts if field is not None]
+    if any(spec or conversion for _, field, spec, conversion in parts if field is not None):
+        raise ValueError(f"{text!r}: placeholders take no format spec or conversion (no {{width:04d}}, no !r)")
+    # A placeholder's value must be recoverable from the name: the text between two
+    # placeholders may not be empty, and next to a number it must hold a non-digit
+    # ({name}1{width} makes a@12 and a1@2 the same).
+    for (_, before, _, _), (literal, after, _, _) in itertools.pairwise(parts):
+        if before is None or after is None or before == "dir":  # {dir} ends in its own "/"
+            continue
+        if not literal:
+            raise ValueError(f"{text!r}: put a separator between {{{before}}} and {{{after}}}")
+        if {before, after} & {"width", "height"} and literal.isdigit():
+            raise ValueError(f"{text!r}: separate {{{before}}} and {{{after}}} with something other than digits")
     unknown = sorted(set(fields) - NAME_PLACEHOLDERS)
     if unknown:
         raise ValueError(f"{text!r}: unknown placeholder {{{unknown[0]}}}; use {sorted(NAME_PLACEHOLDERS)}")
     if "format" not in fields:
         raise ValueError(f"{text!r} needs {{format}}: a thumbnail's extension follows its format")
-    if "name" not in fields and not {"stem", "ext"} <= set(fields):
-        raise ValueError(f"{text!r} needs {{name}}, or {{stem}} and {{ext}}: else cat.jpg and cat.png collide")
+    if "name" not in fields and "{stem}.{ext}" not in template:
+        raise ValueError(f"{text!r} needs {{name}}, or {{stem}}.{{ext}}: else cat.jpg and cat.png collide")
     if "dir" not in fields:
         raise ValueError(f"{text!r} needs {{dir}}: else a/cat.jpg and b/cat.jpg collide")
     if template.startswith("/"):
@@ -379,8 +395,9 @@ MAX_ANIMATION_FRAMES = Variable(
 )
 MAX_ANIMATION_PIXELS = Variable(
     "MAX_ANIMATION_PIXELS",
-    "100000000",
-    "Frames x width x height above which an animation is thumbnailed from its first frame only (time and memory).",
+    "40000000",
+    "Frames x (a frame's pixels + every thumbnail's pixels) above which an animation is thumbnailed from its "
+    "first frame only: time, and memory (about 4 bytes each).",
     parse_int_in(1, 2_000_000_000),
 )
 FAILURE_PREFIX = Variable(

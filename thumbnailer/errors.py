@@ -67,6 +67,13 @@ class OutputNameTooLong(PermanentError):
     reason = "output_name_too_long"
 
 
+class OutputNameTaken(PermanentError):
+    """The thumbnail's name holds another upload's thumbnail (a custom OUTPUT_NAME that
+    lets two sources meet): never overwrite it."""
+
+    reason = "output_name_taken"
+
+
 class StorageRejected(PermanentError):
     """Cloud Storage refused a request for a reason a retry will not change (HTTP 400, 413...)."""
 

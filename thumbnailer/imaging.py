@@ -208,6 +208,11 @@ def _render(data: bytes, image: Image.Image, settings: ImagingSettings, libvips_
 
     # (An animation stored sideways, which nothing writes, is thumbnailed as a still.)
     animated = [_animation_format(image, source_format, settings, size) if orientation == 1 else None for size in sizes]
+    # Every output frame of every size is held until encoding: count those pixels too.
+    frames = int(getattr(image, "n_frames", 1))
+    outputs = sum(plan.canvas[0] * plan.canvas[1] for plan in plans)
+    if frames * (image.width * image.height + outputs) > settings.max_animation_pixels:
+        animated = [None] * len(sizes)
     if any(animated):
         thumbnails = _render_animation(image, plans, animated, source_format, settings, credits)
         return Rendering(source_format, oriented_width, oriented_height, thumbnails)
@@ -238,8 +243,6 @@ def _animation_format(image: Image.Image, source_format: str, settings: ImagingS
         return None
     frames = int(getattr(image, "n_frames", 1))
     if frames < 2 or frames > settings.max_animation_frames:
-        return None
-    if frames * image.width * image.height > settings.max_animation_pixels:
         return None
     output_format = settings.format_for(size)
     if output_format is OutputFormat.ORIGINAL:
@@ -277,12 +280,19 @@ def _render_animation(
             continue
         # No loop count in a GIF means "play once"; WebP says that with 1.
         loop = image.info.get("loop", 1 if output_format == "webp" else None)
-        thumbnails.append(_encode_animation(frames, durations, loop, output_format, settings.quality_for(size)))
+        thumbnails.append(
+            _encode_animation(frames, durations, loop, output_format, settings.quality_for(size), credits)
+        )
     return tuple(thumbnails)
 
 
 def _encode_animation(
-    frames: list[Image.Image], durations: list[int], loop: int | None, output_format: str, quality: int
+    frames: list[Image.Image],
+    durations: list[int],
+    loop: int | None,
+    output_format: str,
+    quality: int,
+    credits: bytes | None,
 ) -> Thumbnail:
     pillow_format, extension, content_type = _ENCODINGS[output_format]
     options: dict[str, object] = {"save_all": True, "append_images": frames[1:], "duration": durations}
@@ -290,6 +300,8 @@ def _encode_animation(
         options["loop"] = loop
     if output_format == "webp":
         options["quality"] = quality
+        if credits:
+            options["exif"] = credits  # GIF has no place for EXIF
     else:
         options["disposal"] = 2  # each frame replaces the last: no ghosts where frames are transparent
     buffer = io.BytesIO()

@@ -157,7 +157,9 @@ def _content_disposition(kind: str, name: str) -> str | None:
     if not kind:
         return None
     filename = name.rsplit("/", 1)[-1]
-    ascii_name = filename.encode("ascii", "replace").decode().replace('"', "'").replace("\\", "_")
+    # The quoted fallback: printable ASCII only, and none of the characters a quoted
+    # string or a lenient browser would read as syntax.
+    ascii_name = "".join(c if " " <= c <= "~" and c not in '"\\%' else "_" for c in filename)
     return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
@@ -174,6 +176,9 @@ def _write_once(event: StorageObjectEvent, bucket: str, name: str, new: NewObjec
         existing.metadata.get(SOURCE_BUCKET_KEY) == event.bucket
         and existing.metadata.get(SOURCE_OBJECT_KEY) == event.name
     )
+    if SOURCE_OBJECT_KEY in existing.metadata and not same_source:
+        their_source = f"gs://{existing.metadata.get(SOURCE_BUCKET_KEY)}/{existing.metadata[SOURCE_OBJECT_KEY]}"
+        raise errors.OutputNameTaken(f"gs://{bucket}/{name} is already the thumbnail of {their_source} (OUTPUT_NAME)")
     their_generation = existing.metadata.get(SOURCE_GENERATION_KEY, "")
     if same_source and their_generation.isdigit():
         if int(their_generation) == event.generation:

@@ -410,7 +410,7 @@ def test_content_disposition_and_copied_metadata(
     assert function.deliver(buckets.input, "albums/Zoë's cat.jpg").status == 200
     written, _ = thumbnail(storage_client, buckets.output, "albums/Zoë's cat.jpg_200x200.jpg")
     assert written.content_disposition == (
-        "attachment; filename=\"Zo?'s cat.jpg_200x200.jpg\"; filename*=UTF-8''Zo%C3%AB%27s%20cat.jpg_200x200.jpg"
+        "attachment; filename=\"Zo_'s cat.jpg_200x200.jpg\"; filename*=UTF-8''Zo%C3%AB%27s%20cat.jpg_200x200.jpg"
     )
     assert written.metadata["album"] == "summer"
     assert written.metadata["thumbnail-width"] == "200"  # ours win
@@ -451,3 +451,16 @@ def test_animated_gif_and_heic_uploads(
     _, photo = thumbnail(storage_client, buckets.output, "IMG_0001.HEIC_200x200.jpg")
     assert photo.size == (200, 200)
     assert photo.getexif().get(0x8298) == "(c) 2026 Ada"
+
+
+def test_a_name_holding_another_uploads_thumbnail_is_never_overwritten(
+    function: FunctionClient, storage_client: storage.Client, buckets: Buckets
+) -> None:
+    taken = storage_client.bucket(buckets.output).blob("cat.jpg_200x200.jpg")
+    taken.metadata = {"thumbnail-source-bucket": "elsewhere", "thumbnail-source-object": "other/cat.jpg"}
+    taken.upload_from_string(b"theirs", content_type="image/jpeg")
+    upload(storage_client, buckets.input, "cat.jpg", JPEG)
+    delivery = function.deliver(buckets.input, "cat.jpg")
+    assert delivery.status == 200
+    assert (delivery.logs[-1]["outcome"], delivery.logs[-1]["reason"]) == ("failed", "output_name_taken")
+    assert storage_client.bucket(buckets.output).blob("cat.jpg_200x200.jpg").download_as_bytes() == b"theirs"

@@ -100,3 +100,23 @@ def test_a_size_that_cannot_animate_gets_the_first_frame() -> None:
     assert len(frames_of(moving.data)[1]) == 3
     assert still.format == "jpeg"
     assert mean_colour(Image.open(io.BytesIO(still.data)), (16, 16, 48, 48))[0] > 240  # red: the first frame
+
+
+def test_the_budget_counts_the_thumbnails_frames_too() -> None:
+    # 300 tiny frames, but padded to two large boxes: gigabytes if every frame were kept.
+    frames = [Image.new("RGB", (20, 20), COLOURS[index % 3]) for index in range(300)]
+    data = encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=40, loop=0)
+    settings = ImagingSettings(sizes=(Size(1200, 1200), Size(1000, 1000)), mode=FitMode.PAD)
+    big, _ = render_thumbnails(data, settings).thumbnails
+    assert getattr(Image.open(io.BytesIO(big.data)), "n_frames", 1) == 1
+
+
+def test_credits_travel_in_an_animated_webp() -> None:
+    exif = Image.Exif()
+    exif[0x8298] = "(c) 2026 Ada"
+    frames = [Image.new("RGB", (300, 200), colour) for colour in COLOURS]
+    data = encode(frames[0], "WEBP", save_all=True, append_images=frames[1:], duration=DURATIONS, exif=exif)
+    thumbnail = render_thumbnails(data, ImagingSettings(keep_exif_credits=True)).thumbnails[0]
+    image = Image.open(io.BytesIO(thumbnail.data))
+    assert getattr(image, "n_frames", 1) == 3
+    assert image.getexif().get(0x8298) == "(c) 2026 Ada"

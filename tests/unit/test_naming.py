@@ -36,7 +36,7 @@ def test_too_long_output_name_is_a_permanent_error() -> None:
         ("{dir}{stem}-{width}x{height}.{ext}.{format}", "photos/2026/cat.jpg", "photos/2026/cat-200x100.jpg.webp"),
         ("{dir}thumbs/{name}/{width}.{format}", "photos/cat.jpg", "photos/thumbs/cat.jpg/200.webp"),
         ("{dir}{stem}_{height}.{ext}.{format}", "README", "README_100..webp"),  # no extension: ext is empty
-        ("{dir}{stem}{ext}_{width:04d}.{format}", "a.b.png", "a.bpng_0200.webp"),
+        ("{dir}{stem}.{ext}_w{width}.{format}", "a.b.png", "a.b.png_w200.webp"),
     ],
 )
 def test_output_name_templates(template: str, source: str, expected: str) -> None:
@@ -46,7 +46,12 @@ def test_output_name_templates(template: str, source: str, expected: str) -> Non
 @pytest.mark.parametrize(
     ("template", "message"),
     [
-        ("{dir}{stem}.{format}", r"needs \{name\}, or \{stem\} and \{ext\}"),
+        ("{dir}{stem}.{format}", r"needs \{name\}, or \{stem\}.\{ext\}"),
+        ("{dir}{stem}-{ext}_{width}x{height}.{format}", r"needs \{name\}, or \{stem\}.\{ext\}"),
+        ("{dir}{name}{width}x{height}.{format}", r"separator between \{name\} and \{width\}"),
+        ("{dir}{name}_{width}1{height}.{format}", "other than digits"),
+        ("{dir}{name:.4}_{width}x{height}.{format}", "no format spec"),
+        ("{dir}{name!r}_{width}x{height}.{format}", "no format spec"),
         ("{name}_{width}x{height}.{format}", r"needs \{dir\}"),
         ("{dir}{name}_{width}x{height}", r"needs \{format\}"),
         ("{dir}{name}_{size}.{format}", r"unknown placeholder \{size\}"),
