@@ -30,7 +30,13 @@ from thumbnailer.config import Settings
 from thumbnailer.events import StorageObjectEvent
 from thumbnailer.imaging import OUTPUT_EXTENSIONS
 from thumbnailer.naming import failure_record_name, thumbnail_name
-from thumbnailer.pipeline import SOURCE_OBJECT_KEY, check_selected, delete_source_if_asked, process_event
+from thumbnailer.pipeline import (
+    SOURCE_GENERATION_KEY,
+    SOURCE_OBJECT_KEY,
+    check_selected,
+    delete_source_if_asked,
+    process_event,
+)
 from thumbnailer.storage import ListedObject, ObjectStore
 
 logger = logging.getLogger(__name__)
@@ -103,11 +109,18 @@ def _is_selected(name: str, settings: Settings) -> bool:
     return True
 
 
-def _has_thumbnails(name: str, settings: Settings, outputs: set[str]) -> bool:
+# Output name -> the source generation it was made from (its thumbnail-source-generation).
+Outputs = dict[str, str]
+
+
+def _has_thumbnails(upload: ListedObject, settings: Settings, outputs: Outputs) -> bool:
+    """Every size has a thumbnail of this very generation (an older one is redone)."""
+    generation = str(upload.generation)
     try:
         return all(
             any(
-                thumbnail_name(name, size, extension, settings.output_prefix, settings.output_name) in outputs
+                outputs.get(thumbnail_name(upload.name, size, extension, settings.output_prefix, settings.output_name))
+                == generation
                 for extension in OUTPUT_EXTENSIONS
             )
             for size in settings.imaging.sizes
@@ -116,11 +129,12 @@ def _has_thumbnails(name: str, settings: Settings, outputs: set[str]) -> bool:
         return False  # processing it records why it has none
 
 
-def _has_failure_record(name: str, settings: Settings, outputs: set[str]) -> bool:
+def _has_failure_record(upload: ListedObject, settings: Settings, outputs: Outputs) -> bool:
+    """This generation already failed (a newer upload under the name deserves a try)."""
     if not settings.failure_prefix:
         return False
     try:
-        return failure_record_name(name, settings.failure_prefix) in outputs
+        return outputs.get(failure_record_name(upload.name, settings.failure_prefix)) == str(upload.generation)
     except errors.OutputNameTooLong:
         return False
 
@@ -132,7 +146,10 @@ def plan_backfill(
     # One listing of the output bucket covers thumbnails and failure records: the longest
     # prefix both share (object names, compared as strings, not as paths).
     prefixes = [settings.output_prefix, settings.failure_prefix or settings.output_prefix]
-    outputs = {listed.name for listed in store.list(settings.output_bucket, os.path.commonprefix(prefixes))}  # noqa: RUF071
+    outputs: Outputs = {
+        listed.name: listed.metadata.get(SOURCE_GENERATION_KEY, "")
+        for listed in store.list(settings.output_bucket, os.path.commonprefix(prefixes))  # noqa: RUF071
+    }
     todo: list[ListedObject] = []
     listed = done = failed_before = not_uploads = 0
     for candidate in store.list(bucket, prefix):
@@ -140,9 +157,9 @@ def plan_backfill(
         own = candidate.name.endswith("/") or _is_own_output(candidate, bucket, settings)
         if own or not _is_selected(candidate.name, settings):
             not_uploads += 1
-        elif _has_thumbnails(candidate.name, settings, outputs):
+        elif _has_thumbnails(candidate, settings, outputs):
             done += 1
-        elif not retry_failed and _has_failure_record(candidate.name, settings, outputs):
+        elif not retry_failed and _has_failure_record(candidate, settings, outputs):
             failed_before += 1
         else:
             todo.append(candidate)

@@ -157,3 +157,20 @@ def test_backfill_deletes_uploads_only_when_told_on_its_command_line(
     assert status == 0, stderr
     assert list(storage_client.list_blobs(buckets.input)) == []
     assert len(list(storage_client.list_blobs(buckets.output))) == 3
+
+
+def test_an_upload_overwritten_since_its_thumbnail_is_done_again(
+    gcs: FakeGcsServer, storage_client: storage.Client, buckets: Buckets
+) -> None:
+    bucket = storage_client.bucket(buckets.input)
+    for index in range(3):
+        bucket.blob(f"p/{index}.jpg").upload_from_string(small_jpeg(index), content_type="image/jpeg")
+    assert finish(backfill(gcs, buckets))[0] == 0
+    replaced = bucket.blob("p/1.jpg")
+    replaced.upload_from_string(small_jpeg(7), content_type="image/jpeg")  # its event was lost
+    status, stdout, stderr = finish(backfill(gcs, buckets))
+    assert status == 0, stderr
+    assert "2 already had thumbnails" in stdout
+    assert "1 to do" in stdout
+    thumbnail = storage_client.bucket(buckets.output).get_blob("p/1.jpg_200x200.jpg")
+    assert thumbnail.metadata[SOURCE_GENERATION_KEY] == str(replaced.generation)
