@@ -229,8 +229,15 @@ def run_backfill(
         except KeyboardInterrupt:
             summary.interrupted = True
         finally:
-            # In-flight objects finish (their writes are whole or absent either way).
-            for future in _drain(in_flight):
+            # In-flight objects finish (their writes are whole or absent either way); a
+            # second Ctrl-C does not cut that short, nor lose the summary.
+            while True:
+                try:
+                    finished = _drain(in_flight)
+                    break
+                except KeyboardInterrupt:
+                    summary.interrupted = True
+            for future in finished:
                 tally(future)
     return summary
 
