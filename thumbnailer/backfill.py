@@ -233,11 +233,11 @@ def run_backfill(
             # second Ctrl-C does not cut that short, nor lose the summary.
             while True:
                 try:
-                    finished = _drain(in_flight)
+                    last = _drain(in_flight)
                     break
                 except KeyboardInterrupt:
                     summary.interrupted = True
-            for future in finished:
+            for future in last:
                 tally(future)
     return summary
 
