@@ -418,12 +418,12 @@ def test_content_disposition_and_copied_metadata(
 
 
 def test_output_name_template(make_function: FunctionFactory, storage_client: storage.Client, buckets: Buckets) -> None:
-    function = make_function(OUTPUT_NAME="{dir}small/{stem}-{width}w.{ext}.{format}", THUMBNAIL_SIZES="200x200,64x64")
+    function = make_function(OUTPUT_NAME="{dir}small/{stem}.{ext}-{width}w.{format}", THUMBNAIL_SIZES="200x200,64x64")
     upload(storage_client, buckets.input, "photos/cat.jpg", JPEG)
     assert function.deliver(buckets.input, "photos/cat.jpg").status == 200
     assert object_names(storage_client, buckets.output) == [
-        "photos/small/cat-200w.jpg.jpg",
-        "photos/small/cat-64w.jpg.jpg",
+        "photos/small/cat.jpg-200w.jpg",
+        "photos/small/cat.jpg-64w.jpg",
     ]
 
 
