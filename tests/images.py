@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import io
+import json
 import math
 import struct
+import subprocess
+import sys
 import zlib
+from pathlib import Path
 from typing import Any
 
 from PIL import Image, ImageDraw
@@ -168,3 +172,16 @@ def swapped_primaries_profile() -> bytes:
     )
     assert len(header) == 128
     return header + body
+
+
+def modules_after_rendering(*formats: str) -> set[str]:
+    """The modules a fresh interpreter has loaded once it has thumbnailed one image of each format."""
+    program = (
+        "import json, sys; from tests.images import encode, photo_like;"
+        "from thumbnailer.config import ImagingSettings; from thumbnailer.imaging import render_thumbnails;"
+        f"[render_thumbnails(encode(photo_like(1200, 900), f), ImagingSettings()) for f in {formats!r}];"
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run([sys.executable, "-c", program], cwd=root, capture_output=True, text=True, check=True)
+    return set(json.loads(result.stdout))

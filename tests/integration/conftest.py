@@ -19,6 +19,7 @@ from google.cloud import storage
 from localdev.events import FINALIZED, binary_event, event_attributes, storage_object_data, structured_event
 from localdev.function import ROOT, FunctionProcess
 from localdev.gcs import FakeGcsServer
+from localdev.pubsub import PubSubEmulator
 from thumbnailer.logs import json_formatter
 
 
@@ -27,6 +28,16 @@ def gcs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeGcsServer]:
     folder = tmp_path_factory.mktemp("gcs")
     with FakeGcsServer(folder / "data", folder / "fake-gcs-server.log") as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PubSubEmulator]:
+    """The Pub/Sub emulator, started once for the tests that need it."""
+    folder = tmp_path_factory.mktemp("pubsub")
+    started = PubSubEmulator(folder / "data", folder / "emulator.log", folder / "gcloud")
+    started.start()
+    yield started
+    started.stop()
 
 
 @pytest.fixture(scope="session")

@@ -33,6 +33,11 @@ def small_jpeg(index: int) -> bytes:
     return buffer.getvalue()
 
 
+def upload_three(bucket: storage.Bucket, folder: str) -> None:
+    for index in range(3):
+        bucket.blob(f"{folder}{index}.jpg").upload_from_string(small_jpeg(index), content_type="image/jpeg")
+
+
 @pytest.fixture
 def uploaded(storage_client: storage.Client, buckets: Buckets) -> list[str]:
     """500 photos, a text file posing as a photo, and a thumbnail someone copied back in."""
@@ -145,9 +150,7 @@ def test_bad_settings_and_a_missing_output_bucket_are_named(gcs: FakeGcsServer, 
 def test_backfill_deletes_uploads_only_when_told_on_its_command_line(
     gcs: FakeGcsServer, storage_client: storage.Client, buckets: Buckets
 ) -> None:
-    bucket = storage_client.bucket(buckets.input)
-    for index in range(3):
-        bucket.blob(f"old/{index}.jpg").upload_from_string(small_jpeg(index), content_type="image/jpeg")
+    upload_three(storage_client.bucket(buckets.input), "old/")
     environment_says_delete = backfill(gcs, buckets, env={"DELETE_SOURCE": "true"})
     assert finish(environment_says_delete)[0] == 0
     assert len(list(storage_client.list_blobs(buckets.input))) == 3  # DELETE_SOURCE alone deletes nothing
@@ -163,8 +166,7 @@ def test_an_upload_overwritten_since_its_thumbnail_is_done_again(
     gcs: FakeGcsServer, storage_client: storage.Client, buckets: Buckets
 ) -> None:
     bucket = storage_client.bucket(buckets.input)
-    for index in range(3):
-        bucket.blob(f"p/{index}.jpg").upload_from_string(small_jpeg(index), content_type="image/jpeg")
+    upload_three(bucket, "p/")
     assert finish(backfill(gcs, buckets))[0] == 0
     replaced = bucket.blob("p/1.jpg")
     replaced.upload_from_string(small_jpeg(7), content_type="image/jpeg")  # its event was lost

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,15 +19,6 @@ from tests.unit.test_events import EVENTARC_DATA
 __all__ = ["flaky"]  # the fixture, shared with the Deliverer tests
 
 PROJECT = "test-project"
-
-
-@pytest.fixture(scope="module")
-def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PubSubEmulator]:
-    folder = tmp_path_factory.mktemp("pubsub")
-    started = PubSubEmulator(folder / "data", folder / "emulator.log", folder / "gcloud")
-    started.start()
-    yield started
-    started.stop()
 
 
 @pytest.fixture

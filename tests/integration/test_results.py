@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,15 +16,6 @@ from tests.integration.conftest import Buckets, FunctionFactory
 from tests.integration.test_function import upload
 
 PROJECT = "test-project"
-
-
-@pytest.fixture(scope="module")
-def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PubSubEmulator]:
-    folder = tmp_path_factory.mktemp("pubsub")
-    started = PubSubEmulator(folder / "data", folder / "emulator.log", folder / "gcloud")
-    started.start()
-    yield started
-    started.stop()
 
 
 @pytest.fixture
