@@ -403,7 +403,7 @@ class GoogleCloud:
     def bucket(self, bucket: str) -> tuple[Response, int] | Response:
         with self._lock:
             if bucket not in self.buckets:
-                return google_error(404, "The specified bucket does not exist.")
+                return _no_such_bucket()
             if request.method == "DELETE":
                 if self.objects[bucket]:
                     return google_error(409, "The bucket you tried to delete is not empty.")
@@ -414,7 +414,7 @@ class GoogleCloud:
     def bucket_policy(self, bucket: str) -> tuple[Response, int] | Response:
         with self._lock:
             if bucket not in self.buckets:
-                return google_error(404, "The specified bucket does not exist.")
+                return _no_such_bucket()
             if request.method == "PUT":
                 self.bucket_policies[bucket] = request.get_json() | {"etag": self._new_etag()}
             return jsonify(self.bucket_policies[bucket] | {"kind": "storage#policy"})
@@ -422,7 +422,7 @@ class GoogleCloud:
     def storage_layout(self, bucket: str) -> tuple[Response, int] | Response:
         with self._lock:
             if bucket not in self.buckets:
-                return google_error(404, "The specified bucket does not exist.")
+                return _no_such_bucket()
             location = self.buckets[bucket]["location"]
         return jsonify(
             {
@@ -437,7 +437,7 @@ class GoogleCloud:
     def list_objects(self, bucket: str) -> tuple[Response, int] | Response:
         with self._lock:
             if bucket not in self.buckets:
-                return google_error(404, "The specified bucket does not exist.")
+                return _no_such_bucket()
             items = list(self.objects[bucket].values())
             return jsonify({"kind": "storage#objects", **({"items": items} if items else {})})
 
@@ -559,6 +559,10 @@ class GoogleCloud:
             name = f"projects/{project}/locations/{region}/services/{service}"
             self.service_policies[name] = request.get_json()["policy"] | {"etag": self._new_etag()}
             return jsonify(self.service_policies[name])
+
+
+def _no_such_bucket() -> tuple[Response, int]:
+    return google_error(404, "The specified bucket does not exist.")
 
 
 def bindings_of(policy: Json) -> dict[str, list[str]]:

@@ -19,7 +19,7 @@ from google.cloud import storage
 from localdev.events import FINALIZED, binary_event, event_attributes, storage_object_data, structured_event
 from localdev.function import ROOT, FunctionProcess
 from localdev.gcs import FakeGcsServer
-from localdev.pubsub import PubSubEmulator
+from localdev.pubsub import PubSubEmulator, ensure_subscription
 from thumbnailer.logs import json_formatter
 
 
@@ -38,6 +38,17 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PubSubEmulato
     started.start()
     yield started
     started.stop()
+
+
+PUBSUB_PROJECT = "test-project"
+
+
+@pytest.fixture
+def topic(emulator: PubSubEmulator) -> tuple[str, str]:
+    """A fresh topic with a pull subscription: (topic path, subscription path)."""
+    suffix = uuid.uuid4().hex[:8]
+    subscription = ensure_subscription(emulator.host, PUBSUB_PROJECT, f"topic-{suffix}", f"sub-{suffix}", 10)
+    return f"projects/{PUBSUB_PROJECT}/topics/topic-{suffix}", subscription
 
 
 @pytest.fixture(scope="session")

@@ -4,29 +4,17 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 from google.cloud.pubsub_v1.publisher.client import Client as PublisherClient
 
 from localdev.eventarc import Deliverer, LocalEventarc, RetryPolicy, Trigger
-from localdev.pubsub import PubSubEmulator, ensure_subscription, publisher_client, subscriber_client
+from localdev.pubsub import PubSubEmulator, publisher_client, subscriber_client
 from tests.integration.test_local_eventarc import FlakyFunction, flaky, notification
 from tests.unit.test_events import EVENTARC_DATA
 
 __all__ = ["flaky"]  # the fixture, shared with the Deliverer tests
-
-PROJECT = "test-project"
-
-
-@pytest.fixture
-def topic(emulator: PubSubEmulator) -> tuple[str, str]:
-    """A fresh topic and subscription: (topic path, subscription path)."""
-    suffix = uuid.uuid4().hex[:8]
-    subscription = ensure_subscription(emulator.host, PROJECT, f"topic-{suffix}", f"sub-{suffix}", 10)
-    return f"projects/{PROJECT}/topics/topic-{suffix}", subscription
 
 
 def publish(publisher: PublisherClient, topic_path: str, bucket: str = str(EVENTARC_DATA["bucket"])) -> str:

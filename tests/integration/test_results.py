@@ -7,23 +7,12 @@ import time
 import uuid
 from typing import Any
 
-import pytest
 from google.cloud import storage
 
-from localdev.pubsub import PubSubEmulator, ensure_subscription, subscriber_client
+from localdev.pubsub import PubSubEmulator, subscriber_client
 from tests.images import encode, photo_like
-from tests.integration.conftest import Buckets, FunctionFactory
+from tests.integration.conftest import PUBSUB_PROJECT, Buckets, FunctionFactory
 from tests.integration.test_function import upload
-
-PROJECT = "test-project"
-
-
-@pytest.fixture
-def results(emulator: PubSubEmulator) -> tuple[str, str]:
-    """A fresh topic with a subscription: (topic path, subscription path)."""
-    suffix = uuid.uuid4().hex[:8]
-    subscription = ensure_subscription(emulator.host, PROJECT, f"results-{suffix}", f"results-{suffix}", 10)
-    return f"projects/{PROJECT}/topics/results-{suffix}", subscription
 
 
 def received(emulator: PubSubEmulator, subscription: str, count: int) -> list[tuple[dict[str, str], Any]]:
@@ -44,12 +33,14 @@ def received(emulator: PubSubEmulator, subscription: str, count: int) -> list[tu
 def test_ready_and_failed_messages(
     make_function: FunctionFactory,
     emulator: PubSubEmulator,
-    results: tuple[str, str],
+    topic: tuple[str, str],
     storage_client: storage.Client,
     buckets: Buckets,
 ) -> None:
-    topic, subscription = results
-    function = make_function(RESULT_TOPIC=topic, PUBSUB_EMULATOR_HOST=emulator.host, THUMBNAIL_SIZES="200x200,64x64")
+    topic_path, subscription = topic
+    function = make_function(
+        RESULT_TOPIC=topic_path, PUBSUB_EMULATOR_HOST=emulator.host, THUMBNAIL_SIZES="200x200,64x64"
+    )
     generation = upload(storage_client, buckets.input, "pets/cat.jpg", encode(photo_like(1200, 900), "JPEG"))
     assert function.deliver(buckets.input, "pets/cat.jpg").status == 200
     upload(storage_client, buckets.input, "pets/notes.jpg", b"not a photo")
@@ -78,7 +69,7 @@ def test_ready_and_failed_messages(
 def test_a_message_that_cannot_be_published_means_the_event_is_retried(
     make_function: FunctionFactory, emulator: PubSubEmulator, storage_client: storage.Client, buckets: Buckets
 ) -> None:
-    missing_topic = f"projects/{PROJECT}/topics/never-created-{uuid.uuid4().hex[:8]}"
+    missing_topic = f"projects/{PUBSUB_PROJECT}/topics/never-created-{uuid.uuid4().hex[:8]}"
     function = make_function(RESULT_TOPIC=missing_topic, PUBSUB_EMULATOR_HOST=emulator.host, DELETE_SOURCE="true")
     upload(storage_client, buckets.input, "dog.jpg", encode(photo_like(800, 600), "JPEG"))
     delivery = function.deliver(buckets.input, "dog.jpg")
