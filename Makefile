@@ -18,7 +18,7 @@ VENV313 := .venv313
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.txt
 	touch $@
 
 venv: $(STAMP)
@@ -54,6 +54,26 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# requirements*.in are edited by hand; `make lock` compiles them into the hashed locks
+# (requirements*.txt) with uv, pinned in requirements-tools.txt and installed in its own venv.
+# One resolution for Python 3.11 and later on every platform, with the hash of every file PyPI
+# has for each version (uv's index; it reads no pip.conf). Versions already locked are kept:
+# LOCK_ARGS="--upgrade-package NAME" moves one.
+TOOLS_VENV := .venv-tools
+LOCK_COMPILE = $(TOOLS_VENV)/bin/uv pip compile --quiet --no-config --universal --python-version 3.11 \
+	--generate-hashes --custom-compile-command "make lock" $(LOCK_ARGS)
+
+$(TOOLS_VENV)/.installed: requirements-tools.txt
+	$(PYTHON) -m venv $(TOOLS_VENV)
+	$(TOOLS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-tools.txt
+	touch $@
+
+.PHONY: lock
+lock: $(TOOLS_VENV)/.installed
+	$(LOCK_COMPILE) requirements-tools.in -o requirements-tools.txt
+	$(LOCK_COMPILE) requirements.in -o requirements.txt
+	$(LOCK_COMPILE) requirements-dev.in -o requirements-dev.txt
+
 test: lint compat system-packages
 	$(BIN)/pytest
 
@@ -72,7 +92,7 @@ deploy-tests: $(STAMP) system-packages
 
 $(VENV313)/.installed: requirements.txt
 	$(PYTHON313) -m venv $(VENV313)
-	$(VENV313)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(VENV313)/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.txt
 	touch $@
 
 ifeq ($(PYTHON313),)
