@@ -91,3 +91,14 @@ def test_dev_lock_holds_the_runtime_lock_at_the_same_versions() -> None:
     runtime = pins("requirements.txt")
     assert {name: dev.get(name) for name in runtime} == runtime
 
+
+def test_each_audit_exception_gives_its_reason() -> None:
+    # `make audit` passes each ID to pip-audit's --ignore-vuln; the reason is the comment.
+    ids = []
+    for number, line in enumerate((ROOT / "audit-exceptions.txt").read_text().splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        match = re.fullmatch(r"([A-Za-z0-9._-]+)\s+#\s*(\S.*)", line.strip())
+        assert match, f"audit-exceptions.txt:{number}: expected `ID  # reason`, got {line!r}"
+        ids.append(match[1])
+    assert len(ids) == len(set(ids)), f"audit-exceptions.txt lists an ID twice: {ids}"
