@@ -11,9 +11,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from thumbnailer.config import parse_bucket
 from thumbnailer.errors import IgnoredEvent, MalformedEvent
+from thumbnailer.logs import shown
+from thumbnailer.naming import MAX_OBJECT_NAME_BYTES
 
 FINALIZED = "google.cloud.storage.object.v1.finalized"
+# Cloud Storage's generations and sizes are int64: an event with more digits was not
+# sent by Eventarc (and Python refuses to read a string of over 4300 digits as a number).
+_MAX_INT64 = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -41,11 +47,14 @@ def _integer(data: Mapping[str, Any], key: str, *, required: bool) -> int | None
     if value is None and not required:
         return None
     # Eventarc sends int64 fields as strings; accept real integers too, never bools or floats.
-    if isinstance(value, str) and value.isascii() and value.isdigit():
-        return int(value)
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    raise MalformedEvent(f"{key!r} is {value!r}, not a non-negative integer")
+    number: int | None = None
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= len(str(_MAX_INT64)):
+        number = int(value)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    if number is None or not 0 <= number <= _MAX_INT64:
+        raise MalformedEvent(f"{key!r} is {shown(value)}, not a non-negative 64-bit integer")
+    return number
 
 
 def _text(data: Mapping[str, Any], key: str) -> str:
@@ -55,18 +64,40 @@ def _text(data: Mapping[str, Any], key: str) -> str:
     return value
 
 
+def _object_name(data: Mapping[str, Any]) -> str:
+    """A name Cloud Storage can hold: valid UTF-8, at most 1024 bytes, no CR or LF. Anything
+    else was not sent by Eventarc; a lone surrogate would crash the storage client on
+    every delivery, and a huge name would land whole in the log line."""
+    name = _text(data, "name")
+    try:
+        size = len(name.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise MalformedEvent("the object name is not valid Unicode (it holds a lone surrogate)") from None
+    if size > MAX_OBJECT_NAME_BYTES:
+        raise MalformedEvent(f"the object name is {size} bytes; Cloud Storage allows {MAX_OBJECT_NAME_BYTES}")
+    if "\r" in name or "\n" in name:
+        raise MalformedEvent("object names cannot contain CR or LF")
+    return name
+
+
+def _bucket(data: Mapping[str, Any]) -> str:
+    bucket = _text(data, "bucket")
+    try:
+        return parse_bucket(bucket)
+    except ValueError:
+        raise MalformedEvent(f"'bucket' is {shown(bucket)}, not a Cloud Storage bucket name") from None
+
+
 def parse_event(attributes: Mapping[str, Any], data: Any) -> StorageObjectEvent:
     """Validate a CloudEvent's attributes and data; raise ``IgnoredEvent`` or ``MalformedEvent``."""
     event_type = attributes.get("type")
     if event_type != FINALIZED:
-        raise IgnoredEvent(f"event type {event_type!r} is not {FINALIZED}")
+        raise IgnoredEvent(f"event type {shown(event_type)} is not {FINALIZED}")
     data = _load_data(data)
     if not isinstance(data, Mapping):
         raise MalformedEvent("the event data is not a JSON object")
-    bucket = _text(data, "bucket")
-    name = _text(data, "name")
-    if "\r" in name or "\n" in name:
-        raise MalformedEvent("object names cannot contain CR or LF")
+    bucket = _bucket(data)
+    name = _object_name(data)
     generation = _integer(data, "generation", required=True)
     assert generation is not None
     metadata = data.get("metadata") or {}

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from thumbnailer import errors
 from thumbnailer.config import Settings
 from thumbnailer.events import parse_event
-from thumbnailer.logs import configure_logging
+from thumbnailer.logs import configure_logging, loggable
 from thumbnailer.pipeline import WriteOutcome, delete_source_if_asked, process_event
 from thumbnailer.results import ResultPublisher, failed_message, ready_message
 from thumbnailer.storage import CloudStorage, ObjectStore
@@ -35,12 +35,13 @@ class CloudEventLike(Protocol):
 def _raw_context(attributes: Mapping[str, Any], data: Any) -> dict[str, Any]:
     """Log fields taken before validation, so even a malformed event's line says what it was."""
     fields = data if isinstance(data, Mapping) else {}
+    # Bounded: a forged or malformed event's values may be anything, of any size.
     return {
-        "event_id": attributes.get("id"),
-        "event_type": attributes.get("type"),
-        "bucket": fields.get("bucket"),
-        "object": fields.get("name"),
-        "generation": fields.get("generation"),
+        "event_id": loggable(attributes.get("id")),
+        "event_type": loggable(attributes.get("type")),
+        "bucket": loggable(fields.get("bucket")),
+        "object": loggable(fields.get("name")),
+        "generation": loggable(fields.get("generation")),
     }
 
 

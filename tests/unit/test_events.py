@@ -11,6 +11,7 @@ from localdev.events import (
 )
 from thumbnailer import errors
 from thumbnailer.events import FINALIZED, parse_event
+from thumbnailer.logs import loggable
 
 # The body Eventarc delivered for an upload (Google's documented example, trimmed of nothing).
 EVENTARC_DATA: dict[str, Any] = {
@@ -84,11 +85,38 @@ def test_other_event_types_are_ignored(event_type: str | None) -> None:
         {**EVENTARC_DATA, "generation": 1.5},
         {**EVENTARC_DATA, "size": "big"},
         {**EVENTARC_DATA, "metadata": ["x"]},
+        # Past Cloud Storage's own limits: no upload has them, so Eventarc never sends them.
+        {**EVENTARC_DATA, "generation": "1" * 5000},  # Python refuses to read it as a number
+        {**EVENTARC_DATA, "generation": "9223372036854775808"},  # 2**63
+        {**EVENTARC_DATA, "generation": 2**63},
+        {**EVENTARC_DATA, "size": "1" * 20},
+        {**EVENTARC_DATA, "name": "\ud800.jpg"},  # a lone surrogate: not UTF-8
+        {**EVENTARC_DATA, "name": "x" * 1021 + ".jpg"},  # 1025 bytes
+        {**EVENTARC_DATA, "name": "é" * 511 + ".jpg"},  # 515 characters, 1026 bytes
+        {**EVENTARC_DATA, "bucket": "Not A Bucket"},
+        {**EVENTARC_DATA, "bucket": "b" * 223},
     ],
 )
 def test_malformed_events_are_rejected(data: Any) -> None:
     with pytest.raises(errors.MalformedEvent):
         parse_event(ATTRIBUTES, data)
+
+
+def test_the_largest_values_cloud_storage_allows_are_accepted() -> None:
+    name = "é" * 510 + ".jpg"  # 1024 bytes
+    data = {**EVENTARC_DATA, "name": name, "generation": str(2**63 - 1), "bucket": "b" * 222}
+    event = parse_event(ATTRIBUTES, data)
+    assert (event.name, event.generation, event.bucket) == (name, 2**63 - 1, "b" * 222)
+
+
+@pytest.mark.parametrize("field", ["generation", "bucket", "size"])
+def test_a_huge_value_is_not_repeated_in_the_error(field: str) -> None:
+    with pytest.raises(errors.MalformedEvent) as refused:
+        parse_event(ATTRIBUTES, {**EVENTARC_DATA, field: "Z" * 10_000_000})
+    assert len(str(refused.value)) < 300
+    with pytest.raises(errors.IgnoredEvent) as ignored:
+        parse_event({**ATTRIBUTES, "type": "Z" * 10_000_000}, EVENTARC_DATA)
+    assert len(str(ignored.value)) < 300
 
 
 def test_percent_encoding_follows_the_cloudevents_http_binding() -> None:
@@ -110,3 +138,15 @@ def test_built_event_matches_eventarc_shape() -> None:
     assert sent["generation"] == "1746121312825704"
     assert sent["name"] == "a b/ü.jpg"
     assert "acl" not in sent
+
+
+def test_log_fields_taken_from_an_event_are_bounded() -> None:
+    name = "é" * 510 + ".jpg"  # the longest name Cloud Storage allows is logged whole
+    assert loggable(name) == name
+    assert loggable("12") == "12"
+    assert (loggable(12), loggable(True), loggable(None)) == (12, True, None)
+    assert loggable("Z" * 10_000_000) == "Z" * 100 + "... (10000000 characters)"
+    assert loggable(10**5000) == "<a 16610-bit integer>"
+    assert loggable({"a": ["Z" * 10_000_000]}).endswith(" characters)")
+    assert len(str(loggable({"a": ["Z" * 10_000_000]}))) < 200
+    assert loggable([1, 2]) == "[1, 2]"
