@@ -32,12 +32,14 @@ def thumbnail_name(
     source_name: str, size: Size, extension: str, prefix: str = "", template: str = DEFAULT_TEMPLATE
 ) -> str:
     """``OUTPUT_PREFIX`` + the ``OUTPUT_NAME`` template filled in for this source and size."""
-    folder, _, name = source_name.rpartition("/")
+    # {dir} is everything up to the last "/", that "/" included, even when nothing comes
+    # before it: "/cat.jpg" and "cat.jpg" are two objects and must not share a thumbnail.
+    folder, slash, name = source_name.rpartition("/")
     stem, dot, ext = name.rpartition(".")
     if not dot or not stem:  # "README" or ".profile": no extension to split off
         stem, ext = name, ""
     filled = template.format(
-        dir=f"{folder}/" if folder else "",
+        dir=folder + slash,
         name=name,
         stem=stem,
         ext=ext,

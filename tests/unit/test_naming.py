@@ -14,6 +14,7 @@ def test_thumbnail_name_keeps_the_whole_source_name() -> None:
 
 def test_names_never_collide() -> None:
     sources = ["a.png", "a.jpg", "a", "a_200x200.jpg", "a.jpg_200x200", "a_2", "a_20", "dir/a.jpg", "dir/a"]
+    sources += ["/a.jpg", "//a.jpg", "dir//a.jpg", "/dir/a.jpg"]  # a leading or doubled "/" is part of the name
     sizes = [Size(200, 200), Size(20, 200), Size(2, 200), Size(200, 20), Size(64, 64)]
     extensions = ["jpg", "png", "webp"]
     names = [
@@ -23,6 +24,16 @@ def test_names_never_collide() -> None:
     assert len(set(names)) == len(names)
     records = {failure_record_name(source, "") for source in sources}
     assert not records & set(names)
+
+
+@pytest.mark.parametrize(
+    "template", ["{dir}{name}_{width}x{height}.{format}", "{dir}{stem}-{width}x{height}.{ext}.{format}"]
+)
+def test_a_leading_slash_is_kept(template: str) -> None:
+    assert thumbnail_name("/cat.jpg", Size(200, 200), "jpg", template=template).startswith("/cat")
+    assert thumbnail_name("/cat.jpg", Size(200, 200), "jpg", template=template) != thumbnail_name(
+        "cat.jpg", Size(200, 200), "jpg", template=template
+    )
 
 
 def test_too_long_output_name_is_a_permanent_error() -> None:
