@@ -196,7 +196,7 @@ def _write_once(event: StorageObjectEvent, bucket: str, name: str, new: NewObjec
 def record_failure(
     event: StorageObjectEvent, error: errors.PermanentError, settings: Settings, store: ObjectStore
 ) -> None:
-    """Write a JSON record of why the upload has no thumbnail (latest generation wins)."""
+    """Write a JSON record of why the upload has no thumbnail (the latest generation wins)."""
     if not settings.failure_prefix:
         return
     try:
@@ -218,4 +218,7 @@ def record_failure(
         metadata=_source_metadata(event),
         cache_control="no-cache",
     )
-    store.write(settings.output_bucket, name, new, if_generation_match=None)
+    # Written like a thumbnail, create-only and then decided by the source generation in
+    # the record's metadata: an unconditional write let an old generation's event, slower
+    # than the new generation's, put its record over the new one's.
+    _write_once(event, settings.output_bucket, name, new, store)
