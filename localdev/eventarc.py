@@ -262,6 +262,12 @@ class LocalEventarc:
         ]
 
     @property
+    def in_flight(self) -> int:
+        """Messages leased and not yet done with (being delivered, or waiting to be redelivered)."""
+        with self._lock:
+            return len(self._leased)
+
+    @property
     def _stopping(self) -> threading.Event:
         return self.deliverer.stopping
 

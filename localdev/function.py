@@ -72,6 +72,35 @@ class FunctionProcess:
     def log_records(self) -> list[dict[str, Any]]:
         return [json.loads(line) for line in self.output().splitlines() if line.startswith('{"')]
 
+    def kill(self) -> None:
+        """SIGKILL, as an instance that runs out of memory or loses its machine: no clean-up at all."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        self.process = None
+
+    def memory_bytes(self) -> int:
+        """Resident memory of the server and its workers (its process group), 0 when not running."""
+        process = self.process  # read once: another thread may kill and restart it meanwhile
+        if process is None:
+            return 0
+        total = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                # Field 5 (after the parenthesised command, which may hold spaces) is the group.
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                if int(fields[2]) != process.pid:
+                    continue
+                status = (stat.parent / "status").read_text()
+            except (OSError, IndexError, ValueError):
+                continue  # exited meanwhile
+            for line in status.splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+        return total
+
     def stop(self) -> None:
         if self.process is None:
             return

@@ -32,6 +32,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
 from localdev.eventarc import Deliverer, LocalEventarc, RetryPolicy, Trigger
+from localdev.faults import Fault, FaultProxy
 from localdev.function import FunctionProcess, OutcomeEcho
 from localdev.gcs import FakeGcsServer, Notifications, Tls
 from localdev.pubsub import PubSubEmulator, check_prerequisites, ensure_subscription, subscriber_client
@@ -91,15 +92,30 @@ class Paths:
 
 
 class Stack:
-    def __init__(self, settings: LocalSettings, environ: Mapping[str, str]) -> None:
+    """The local pipeline. ``function_environ`` adds settings for the function process;
+    ``storage_faults`` puts a ``FaultProxy`` with those rates between the function and
+    Cloud Storage (the soak's fault injection; ``make run`` has none)."""
+
+    def __init__(
+        self,
+        settings: LocalSettings,
+        environ: Mapping[str, str],
+        *,
+        function_environ: Mapping[str, str] | None = None,
+        storage_faults: Mapping[Fault, float] | None = None,
+    ) -> None:
         self.settings = settings
         self.environ = dict(environ)
+        self.function_environ = dict(function_environ or {})
+        self.storage_faults = storage_faults
+        self.storage_proxy: FaultProxy | None = None
         self.paths = Paths(settings.state_dir)
         self.pubsub: PubSubEmulator | None = None
         self.gcs: FakeGcsServer | None = None
         self.function: FunctionProcess | None = None
         self.eventarc: LocalEventarc | None = None
         self.web: WebServer | None = None
+        self.subscription_path = ""
         self.started_in_seconds: float | None = None
         self._stoppers: list[Callable[[], None]] = []
 
@@ -132,10 +148,16 @@ class Stack:
                 self.pubsub.host, settings.project, settings.topic, bucket=settings.input_bucket
             ),
         )
+        function_storage_url = self.gcs.url
+        if self.storage_faults is not None:
+            self.storage_proxy = FaultProxy(self.gcs.url, self.storage_faults).start()
+            self._stoppers.append(self.storage_proxy.stop)
+            function_storage_url = self.storage_proxy.url
         self.function = FunctionProcess(
             {
+                **self.function_environ,
                 "OUTPUT_BUCKET": settings.output_bucket,
-                "STORAGE_EMULATOR_HOST": self.gcs.url,
+                "STORAGE_EMULATOR_HOST": function_storage_url,
                 "GOOGLE_CLOUD_PROJECT": settings.project,
             },
             paths.logs / "function.log",
@@ -155,18 +177,9 @@ class Stack:
         for bucket in (settings.input_bucket, settings.output_bucket):
             self.gcs.create_bucket(bucket)
 
-        deliverer = Deliverer(
-            self.function.url, RetryPolicy(scale=settings.retry_scale), paths.dead_letters, timeout_seconds=540
-        )
-        self.eventarc = LocalEventarc(
-            subscriber_client(self.pubsub.host),
-            subscription,
-            Trigger(bucket=settings.input_bucket),
-            deliverer,
-            lookup=self._full_resource,
-        )
-        self.eventarc.start()
-        self._stoppers.append(self.eventarc.stop)
+        self.subscription_path = subscription
+        self.eventarc = self.start_eventarc(subscription)
+        self._stoppers.append(self.stop_eventarc)
         echo = OutcomeEcho(self.function.log_path)
         echo.start()
         self._stoppers.append(echo.stop)
@@ -186,6 +199,39 @@ class Stack:
         self.started_in_seconds = time.monotonic() - began
         if settings.upload_samples:
             self.upload_samples()
+
+    def start_eventarc(self, subscription_path: str, deliverer: Deliverer | None = None) -> LocalEventarc:
+        """A local Eventarc on ``subscription_path`` delivering to the function, started."""
+        assert self.pubsub is not None
+        assert self.function is not None
+        eventarc = LocalEventarc(
+            subscriber_client(self.pubsub.host),
+            subscription_path,
+            Trigger(bucket=self.settings.input_bucket),
+            deliverer or self.deliverer(),
+            lookup=self._full_resource,
+        )
+        eventarc.start()
+        return eventarc
+
+    def deliverer(self) -> Deliverer:
+        assert self.function is not None
+        return Deliverer(
+            self.function.url,
+            RetryPolicy(scale=self.settings.retry_scale),
+            self.paths.dead_letters,
+            timeout_seconds=540,
+        )
+
+    def restart_eventarc(self) -> None:
+        """Stop the local Eventarc (what it holds goes back to Pub/Sub) and start a new one."""
+        self.stop_eventarc()
+        self.eventarc = self.start_eventarc(self.subscription_path)
+
+    def stop_eventarc(self) -> None:
+        if self.eventarc is not None:
+            self.eventarc.stop()
+            self.eventarc = None
 
     def _write_certificate(self, port: int) -> Tls:
         """A throw-away CA and a certificate for 127.0.0.1, so gsutil can verify HTTPS."""
