@@ -24,12 +24,11 @@ from PIL import Image
 from bench import corpus, measure, quality
 from bench.candidates import CONVERSIONS, SIDE, floor, libvips_threads, project
 from bench.report import MemoryRow, QualityRow, Results, SpeedRow, Throughput, render
+from localdev.readme import show_in_readme
 
 logger = logging.getLogger("bench")
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "RESULTS.md"
-README = Path(__file__).resolve().parents[1] / "README.md"
-README_BLOCK = re.compile(r"(<!-- bench:start -->\n).*?(<!-- bench:end -->)", re.DOTALL)
 MIN_RUNS = 10
 PASSES = 3  # throughput: best of
 
@@ -198,19 +197,9 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout.write(text)
     arguments.output.write_text(text)
     logger.info("written to %s", arguments.output)
-    if arguments.output == DEFAULT_OUTPUT and not arguments.quick:
-        show_in_readme(text)
-    return 0
-
-
-def show_in_readme(report: str) -> None:
-    """README shows the latest full run, between its bench markers (headings one level down)."""
-    body = re.sub(r"^(#+) ", r"#\1 ", report, flags=re.MULTILINE)
-    readme = README.read_text()
-    updated = README_BLOCK.sub(lambda match: match[1] + body + match[2], readme)
-    if updated != readme:
-        README.write_text(updated)
+    if arguments.output == DEFAULT_OUTPUT and not arguments.quick and show_in_readme("bench", text):
         logger.info("README.md shows it too")
+    return 0
 
 
 if __name__ == "__main__":
