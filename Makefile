@@ -1,6 +1,6 @@
 # `make run` on a fresh machine: creates .venv, installs the pinned dependencies and runs
 # the whole pipeline locally until Ctrl-C. `make test`: the same environment, then ruff,
-# mypy and pytest.
+# mypy, pip-audit, the python313 check and pytest.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -14,7 +14,7 @@ PYTHON313 ?= $(shell for candidate in python3.13 $$(pyenv root 2>/dev/null)/vers
 	"$$candidate" -c pass >/dev/null 2>&1 && { command -v "$$candidate"; break; }; done)
 VENV313 := .venv313
 
-.PHONY: venv run lint test unit integration e2e deploy-tests compat latency bench system-packages clean
+.PHONY: venv run lint test unit integration e2e deploy-tests compat latency bench soak system-packages clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ latency: $(STAMP)
 # Speed, memory and quality against naive Pillow, libvips and the decode floor (bench/RESULTS.md).
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# 1,000 uploads through the local pipeline under injected faults, then the audit
+# (soak/RESULTS.md and README's Reliability figures). `make test` runs a short form.
+soak: $(STAMP)
+	$(BIN)/python -m soak $(SOAK_ARGS)
 
 # Debian packages some tests need: chromium for the browser test (Playwright's own browser
 # download cannot work here) and shellcheck for deploy.sh. Installed when missing and we
@@ -120,4 +125,4 @@ compat: $(VENV313)/.installed
 endif
 
 clean:
-	rm -rf $(VENV) $(VENV313) .mypy_cache .pytest_cache .ruff_cache .local
+	rm -rf $(VENV) $(VENV313) $(TOOLS_VENV) .mypy_cache .pytest_cache .ruff_cache .local
