@@ -144,6 +144,10 @@ class Stack:
             paths.logs / "fake-gcs-server.log",
             ports["STORAGE_PORT"],
             tls=tls,
+            # Never the filesystem backend: it stores each object as a file at its name, so
+            # an upload named ../../x would be written outside .local. Objects last as long
+            # as the run, as the upload page says.
+            backend="memory",
             notifications=Notifications(
                 self.pubsub.host, settings.project, settings.topic, bucket=settings.input_bucket
             ),
