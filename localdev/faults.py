@@ -26,6 +26,7 @@ from collections import Counter
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import MappingProxyType, TracebackType
+from typing import Self
 from urllib.parse import urlsplit
 
 
@@ -103,6 +104,9 @@ class FaultProxy:
                     totals[fault] += count
             return totals
 
+    def arrived(self, method: str, path: str, body: bytes) -> None:
+        """Called for each request before anything else happens to it (a subclass may hold it)."""
+
     def _decide(self, kind: RequestKind) -> Fault | None:
         with self._lock:
             fault = choose_fault(self.rates, self._random.random())
@@ -117,8 +121,9 @@ class FaultProxy:
         self._server.shutdown()
         self._server.server_close()
 
-    def __enter__(self) -> FaultProxy:
-        return self.start()
+    def __enter__(self) -> Self:
+        self.start()
+        return self
 
     def __exit__(
         self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None
@@ -133,6 +138,7 @@ class FaultProxy:
 
             def _proxy(self) -> None:
                 body = self._read_body()
+                proxy.arrived(self.command, self.path, body)
                 fault = proxy._decide(request_kind(self.command, self.path))
                 if fault in (Fault.UNAVAILABLE, Fault.RATE_LIMITED):
                     self._answer(int(fault), {"Content-Type": "application/json"}, _error_body(int(fault)))

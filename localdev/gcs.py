@@ -44,12 +44,13 @@ class Notifications:
 
 
 class FakeGcsServer:
-    """fake-gcs-server over HTTP on 127.0.0.1; data kept in ``data_dir`` across restarts.
+    """fake-gcs-server over HTTP on 127.0.0.1.
 
-    ``backend="memory"`` keeps nothing on disk, and keeps every object name exactly as
-    given, as Cloud Storage does: the filesystem backend stores an object as a file at
-    its name, so it rewrites names holding ``..``, ``//`` or a leading ``/`` (``a/../b``
-    becomes ``b``) and writes ``../x`` outside ``data_dir``.
+    The memory backend (the default) keeps every object name exactly as given, as Cloud
+    Storage does, and nothing on disk. ``backend="filesystem"`` keeps data in ``data_dir``
+    across restarts, but stores an object as a file at its name, so it rewrites names
+    holding ``..``, ``//`` or a leading ``/`` (``a/../b`` becomes ``b``) and writes ``../x``
+    outside ``data_dir``: only for tests that restart the server.
     """
 
     def __init__(
@@ -60,7 +61,7 @@ class FakeGcsServer:
         *,
         tls: Tls | None = None,
         notifications: Notifications | None = None,
-        backend: Literal["filesystem", "memory"] = "filesystem",
+        backend: Literal["filesystem", "memory"] = "memory",
     ) -> None:
         self.data_dir = data_dir
         self.backend = backend

@@ -30,16 +30,6 @@ def gcs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeGcsServer]:
         yield server
 
 
-@pytest.fixture(scope="session")
-def memory_gcs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeGcsServer]:
-    """fake-gcs-server keeping every object name verbatim, as Cloud Storage does (the
-    filesystem backend rewrites ``a/../b`` to ``b``): for the tests of odd names. A module
-    uses it by overriding ``gcs`` and ``storage_client`` (``client_for``)."""
-    folder = tmp_path_factory.mktemp("gcs-memory")
-    with FakeGcsServer(folder / "data", folder / "fake-gcs-server.log", backend="memory") as server:
-        yield server
-
-
 def client_for(gcs: FakeGcsServer) -> storage.Client:
     return storage.Client(project="test", credentials=AnonymousCredentials(), client_options={"api_endpoint": gcs.url})
 

@@ -5,15 +5,15 @@ that records every connection made to it."""
 from __future__ import annotations
 
 import contextlib
-import http.client
 import json
 import socket
 import threading
-import urllib.parse
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
+
+from localdev.faults import FaultProxy
 
 
 class FailingEndpoint:
@@ -85,95 +85,43 @@ class Hold:
         return self.held
 
 
-_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "proxy-connection"}
-
-
-class StorageGate:
+class StorageGate(FaultProxy):
     """A pass-through to a storage emulator, on 127.0.0.1, that can hold a request.
 
     The function talks to the emulator through it (``STORAGE_EMULATOR_HOST``), so a test
     can stop one event between two of its storage requests (after the download, before
     the upload), do something meanwhile (upload a new generation, deliver its event),
-    then let the held request go on. Nothing is answered on the emulator's behalf: every
-    request reaches it as sent, and its answer comes back as given.
+    then let the held request go on. No fault is injected: every request reaches the
+    emulator as sent, and its answer comes back as given.
     """
 
     def __init__(self, upstream: str) -> None:
-        parsed = urllib.parse.urlsplit(upstream)
-        self._upstream = (parsed.hostname or "127.0.0.1", parsed.port or 80)
+        super().__init__(upstream)
         self._holds: list[Hold] = []
-        self._lock = threading.Lock()
-        gate = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _forward(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                seen = SeenRequest(self.command, self.path, self.rfile.read(length))
-                hold = gate._claim(seen)
-                if hold is not None:
-                    hold.reached.set()
-                    hold.released.wait(60)
-                status, headers, body = gate._send_upstream(seen, self.headers.items())
-                self.send_response(status)
-                for name, value in headers:
-                    if name.lower() not in _HOP_BY_HOP:
-                        self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _forward  # noqa: N815 (http.server names)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        self._holds_lock = threading.Lock()
 
     def hold(self, matches: Callable[[SeenRequest], bool]) -> Hold:
         """Hold the next request for which ``matches`` is true (once)."""
         hold = Hold(matches)
-        with self._lock:
+        with self._holds_lock:
             self._holds.append(hold)
         return hold
 
-    def _claim(self, seen: SeenRequest) -> Hold | None:
-        with self._lock:
-            for hold in self._holds:
-                if hold.held is None and hold.matches(seen):
-                    hold.held = seen
-                    return hold
-        return None
+    def arrived(self, method: str, path: str, body: bytes) -> None:
+        seen = SeenRequest(method, path, body)
+        with self._holds_lock:
+            hold = next((h for h in self._holds if h.held is None and h.matches(seen)), None)
+            if hold is not None:
+                hold.held = seen
+        if hold is not None:
+            hold.reached.set()
+            hold.released.wait(60)
 
-    def _send_upstream(
-        self, seen: SeenRequest, headers: Iterable[tuple[str, str]]
-    ) -> tuple[int, list[tuple[str, str]], bytes]:
-        connection = http.client.HTTPConnection(*self._upstream, timeout=30)
-        try:
-            forwarded = {name: value for name, value in headers if name.lower() not in _HOP_BY_HOP}
-            connection.request(seen.method, seen.path, body=seen.body or None, headers=forwarded)
-            response = connection.getresponse()
-            return response.status, response.getheaders(), response.read()
-        finally:
-            connection.close()
-
-    def __enter__(self) -> StorageGate:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        with self._lock:
+    def stop(self) -> None:
+        with self._holds_lock:
             for hold in self._holds:
                 hold.release()
-        self._server.shutdown()
-        self._server.server_close()
+        super().stop()
 
 
 class ConnectionRecorder:

@@ -43,7 +43,6 @@ from tests.integration.conftest import (
     FunctionClient,
     FunctionFactory,
     Served,
-    client_for,
     event_for,
 )
 from tests.integration.faults import SeenRequest, StorageGate
@@ -52,17 +51,6 @@ from thumbnailer.logs import loggable
 
 PNG = encode(photo_like(400, 300), "PNG")
 SOURCE_KEYS = ("thumbnail-source-bucket", "thumbnail-source-object", "thumbnail-source-generation")
-
-
-@pytest.fixture(scope="module")
-def gcs(memory_gcs: FakeGcsServer) -> FakeGcsServer:
-    """Names verbatim: the filesystem backend would store ``a/../b.jpg`` as ``b.jpg``."""
-    return memory_gcs
-
-
-@pytest.fixture(scope="module")
-def storage_client(gcs: FakeGcsServer) -> storage.Client:
-    return client_for(gcs)
 
 
 # -- what every test checks ------------------------------------------------------------

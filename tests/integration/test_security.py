@@ -32,21 +32,9 @@ from tests.images import (
     svg_referencing,
     xmp_packet,
 )
-from tests.integration.conftest import Buckets, FunctionClient, FunctionFactory, Served, client_for, event_for
+from tests.integration.conftest import Buckets, FunctionClient, FunctionFactory, Served, event_for
 from tests.integration.faults import ConnectionRecorder, FailingEndpoint
 from tests.integration.test_function import JPEG, object_names, upload
-
-
-@pytest.fixture(scope="module")
-def gcs(memory_gcs: FakeGcsServer) -> FakeGcsServer:
-    """Names verbatim, as in Cloud Storage: the filesystem backend resolves ``..`` itself."""
-    return memory_gcs
-
-
-@pytest.fixture(scope="module")
-def storage_client(gcs: FakeGcsServer) -> storage.Client:
-    return client_for(gcs)
-
 
 # -- never fetches URLs ----------------------------------------------------------------
 

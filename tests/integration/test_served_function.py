@@ -42,7 +42,7 @@ def test_twelve_megapixel_jpeg_over_http(
 
 def test_event_is_not_acknowledged_while_storage_is_down(serve_function: Serve, tmp_path: Path) -> None:
     """Storage stops mid-flight: every delivery fails with 500 until it is back, then one succeeds."""
-    with FakeGcsServer(tmp_path / "data", tmp_path / "gcs.log") as own_gcs:
+    with FakeGcsServer(tmp_path / "data", tmp_path / "gcs.log", backend="filesystem") as own_gcs:  # survives stop
         own_gcs.create_bucket("in-outage")
         own_gcs.create_bucket("out-outage")
         client = storage.Client(
