@@ -204,7 +204,9 @@ class Stack:
         if settings.upload_samples:
             self.upload_samples()
 
-    def start_eventarc(self, subscription_path: str, deliverer: Deliverer | None = None) -> LocalEventarc:
+    def start_eventarc(
+        self, subscription_path: str, deliverer: Deliverer | None = None, max_in_flight: int = 8
+    ) -> LocalEventarc:
         """A local Eventarc on ``subscription_path`` delivering to the function, started."""
         assert self.pubsub is not None
         assert self.function is not None
@@ -214,6 +216,7 @@ class Stack:
             Trigger(bucket=self.settings.input_bucket),
             deliverer or self.deliverer(),
             lookup=self._full_resource,
+            max_in_flight=max_in_flight,
         )
         eventarc.start()
         return eventarc

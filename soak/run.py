@@ -252,6 +252,9 @@ class Soak:
                     max_delay_seconds=options.duplicate_delay_seconds,
                     seed=options.seed,
                 ),
+                # Its copies mostly wait out their random pause: enough slots that the
+                # pauses, not the slots, set when each copy arrives.
+                max_in_flight=32,
             )
             sampler = threading.Thread(target=self._sample_memory, args=(stack,), daemon=True)
             sampler.start()
