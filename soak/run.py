@@ -206,16 +206,6 @@ class Soak:
 
     def run(self) -> SoakResult:
         options = self.options
-        started = time.monotonic()
-        uploads = build(
-            options.uploads, bad_share=options.bad_share, overwrite_share=options.overwrite_share, seed=options.seed
-        )
-        # Rendered here, before the stack starts, so the audit's work never competes
-        # with the function's during the run.
-        settings = Settings.from_environ({**os.environ, **self.function_environ, "OUTPUT_BUCKET": "soak"})
-        self.expected = {upload: expect(upload, settings) for upload in uploads}
-        corpus_seconds = time.monotonic() - started
-        self.progress(f"corpus: {len(uploads)} uploads and their thumbnails in {corpus_seconds:.1f} s")
         environ = {
             **os.environ,
             "LOCAL_DIR": str(self.state_dir),
@@ -223,8 +213,22 @@ class Soak:
             "EVENTARC_RETRY_SCALE": str(options.retry_scale),
             **dict.fromkeys(("WEB_PORT", "STORAGE_PORT", "STORAGE_TLS_PORT", "PUBSUB_PORT", "FUNCTION_PORT"), "0"),
         }
+        local_settings = LocalSettings.from_environ(environ)
+        # The function's settings, as its process reads them (os.environ plus the stack's).
+        settings = Settings.from_environ(
+            {**os.environ, **self.function_environ, "OUTPUT_BUCKET": local_settings.output_bucket}
+        )
+        started = time.monotonic()
+        uploads = build(
+            options.uploads, bad_share=options.bad_share, overwrite_share=options.overwrite_share, seed=options.seed
+        )
+        # Rendered here, before the stack starts, so the audit's work never competes
+        # with the function's during the run.
+        self.expected = {upload: expect(upload, settings) for upload in uploads}
+        corpus_seconds = time.monotonic() - started
+        self.progress(f"corpus: {len(uploads)} uploads and their thumbnails in {corpus_seconds:.1f} s")
         stack = Stack(
-            LocalSettings.from_environ(environ),
+            local_settings,
             environ,
             function_environ=self.function_environ,
             storage_faults=options.storage_faults,
@@ -279,7 +283,7 @@ class Soak:
             )
             function_records = stack.function.log_records()
             audit_began = time.monotonic()
-            result = self._audit(stack, client, function_records, records, unfinished)
+            result = self._audit(stack, settings, client, function_records, records, unfinished)
             result.seconds.update(
                 corpus=corpus_seconds,
                 steady=steady_seconds,
@@ -381,11 +385,6 @@ class Soak:
             time.sleep(0.5)
         self.progress(f"drain: not finished within {self.options.drain_seconds:.0f} s")
 
-    def _function_settings(self, stack: Stack) -> Settings:
-        return Settings.from_environ(
-            {**os.environ, **self.function_environ, "OUTPUT_BUCKET": stack.settings.output_bucket}
-        )
-
     def _finals(self) -> dict[str, Sent]:
         """Each name's latest generation: the one whose answer must be in the output bucket."""
         finals: dict[str, Sent] = {}
@@ -400,12 +399,12 @@ class Soak:
     def _audit(
         self,
         stack: Stack,
+        settings: Settings,
         client: storage.Client,
         function_records: list[dict[str, Any]],
         eventarc: _Records,
         unfinished: int,
     ) -> SoakResult:
-        settings = self._function_settings(stack)
         finals = self._finals()
         output = {blob.name: blob for blob in client.list_blobs(settings.output_bucket)}
         dead_letters = _dead_lettered(stack.paths.dead_letters)
