@@ -146,7 +146,7 @@ class Stack:
             tls=tls,
             # Never the filesystem backend: it stores each object as a file at its name, so
             # an upload named ../../x would be written outside .local. Objects last as long
-            # as the run, as the upload page says.
+            # as the run (README, Quick start).
             backend="memory",
             notifications=Notifications(
                 self.pubsub.host, settings.project, settings.topic, bucket=settings.input_bucket
