@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import os
 import platform
+import statistics
 
-from soak.run import SoakResult, median, percentile
+from localdev.latency import percentile
+from soak.run import SoakResult
 
 
 def _latency_row(label: str, values: list[float]) -> str:
     if not values:
         return f"| {label} | 0 | - | - | - | - |"
     return (
-        f"| {label} | {len(values)} | {median(values):.0f} | {percentile(values, 0.95):.0f} "
+        f"| {label} | {len(values)} | {statistics.median(values):.0f} | {percentile(values, 0.95):.0f} "
         f"| {percentile(values, 0.99):.0f} | {max(values):.0f} |"
     )
 

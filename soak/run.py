@@ -26,11 +26,10 @@ import json
 import logging
 import os
 import random
-import statistics
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,9 +106,13 @@ class Expected:
     failure_record: str | None = None
 
 
+# An upload and what the function must make of it, rendered before the run.
+Planned = tuple[Upload, Expected]
+
+
 @dataclass
 class Sent:
-    """One upload as it landed: its generation and when the upload call returned."""
+    """One upload as it landed: what it must become, its generation, its phase."""
 
     upload: Upload
     expected: Expected
@@ -189,13 +192,11 @@ class _Records(logging.Handler):
 
 
 class Soak:
-    def __init__(self, options: SoakOptions, state_dir: Path, progress: Callable[[str], None] | None = None) -> None:
+    def __init__(self, options: SoakOptions, state_dir: Path) -> None:
         self.options = options
         self.state_dir = state_dir
-        self.progress = progress or (lambda text: logger.info(text))
         self.function_environ = {"THUMBNAIL_SIZES": options.sizes}
         self.sent: list[Sent] = []
-        self.expected: dict[Upload, Expected] = {}
         self.faults: list[FaultEvent] = []
         self.peak_memory = 0
         self._began = 0.0
@@ -224,9 +225,9 @@ class Soak:
         )
         # Rendered here, before the stack starts, so the audit's work never competes
         # with the function's during the run.
-        self.expected = {upload: expect(upload, settings) for upload in uploads}
+        plan = tuple((upload, expect(upload, settings)) for upload in uploads)
         corpus_seconds = time.monotonic() - started
-        self.progress(f"corpus: {len(uploads)} uploads and their thumbnails in {corpus_seconds:.1f} s")
+        logger.info(f"corpus: {len(uploads)} uploads and their thumbnails in {corpus_seconds:.1f} s")
         stack = Stack(
             local_settings,
             environ,
@@ -264,13 +265,13 @@ class Soak:
             sampler.start()
             client = stack.storage_client()
             self._began = time.monotonic()
-            steady_count = round(len(uploads) * options.steady_share)
-            self._steady(stack, client, uploads[:steady_count])
+            steady_count = round(len(plan) * options.steady_share)
+            self._steady(stack, client, plan[:steady_count])
             steady_seconds = time.monotonic() - self._began
             burst_began = time.monotonic()
-            self._burst(stack, client, uploads[steady_count:])
+            self._burst(stack, client, plan[steady_count:])
             burst_seconds = time.monotonic() - burst_began
-            self.progress(f"uploaded {len(self.sent)} in {time.monotonic() - self._began:.1f} s; draining")
+            logger.info(f"uploaded {len(self.sent)} in {time.monotonic() - self._began:.1f} s; draining")
             drain_began = time.monotonic()
             self._drain(stack, client, duplicates)
             drain_seconds = time.monotonic() - drain_began
@@ -306,11 +307,12 @@ class Soak:
             if function is not None:
                 self.peak_memory = max(self.peak_memory, function.memory_bytes())
 
-    def _upload(self, client: storage.Client, bucket: str, upload: Upload, phase: str) -> None:
+    def _upload(self, client: storage.Client, bucket: str, planned: Planned, phase: str) -> None:
+        upload, expected = planned
         blob = client.bucket(bucket).blob(upload.name)
         blob.upload_from_string(upload.data, content_type=upload.content_type)
         with self._lock:
-            self.sent.append(Sent(upload, self.expected[upload], int(blob.generation or 0), phase))
+            self.sent.append(Sent(upload, expected, int(blob.generation or 0), phase))
 
     def _fault(self, stack: Stack, what: str, phase: str) -> threading.Thread:
         """Inject one fault in the background, so uploads go on meanwhile."""
@@ -326,40 +328,41 @@ class Soak:
                 stack.restart_eventarc()
             took = time.monotonic() - began
             self.faults.append(FaultEvent(what, phase, began - self._began, took))
-            self.progress(f"{phase}: {what} ({took:.1f} s)")
+            logger.info(f"{phase}: {what} ({took:.1f} s)")
 
         thread = threading.Thread(target=inject, name="soak-fault")
         thread.start()
         return thread
 
-    def _steady(self, stack: Stack, client: storage.Client, uploads: tuple[Upload, ...]) -> None:
-        faults_at = {round(len(uploads) * 0.3): KILL_FUNCTION, round(len(uploads) * 0.6): RESTART_EVENTARC}
+    def _steady(self, stack: Stack, client: storage.Client, plan: tuple[Planned, ...]) -> None:
+        faults_at = {round(len(plan) * 0.3): KILL_FUNCTION, round(len(plan) * 0.6): RESTART_EVENTARC}
         injected: list[threading.Thread] = []
         began = time.monotonic()
-        for index, upload in enumerate(uploads):
+        for index, planned in enumerate(plan):
             if index in faults_at:
                 injected.append(self._fault(stack, faults_at[index], "steady"))
             pause = began + index / self.options.steady_rate - time.monotonic()
             if pause > 0:
                 time.sleep(pause)
-            self._upload(client, stack.settings.input_bucket, upload, "steady")
+            self._upload(client, stack.settings.input_bucket, planned, "steady")
         for thread in injected:
             thread.join()
 
-    def _burst(self, stack: Stack, client: storage.Client, uploads: tuple[Upload, ...]) -> None:
-        faults_at = {round(len(uploads) * 0.25): RESTART_EVENTARC, round(len(uploads) * 0.5): KILL_FUNCTION}
+    def _burst(self, stack: Stack, client: storage.Client, plan: tuple[Planned, ...]) -> None:
+        faults_at = {round(len(plan) * 0.25): RESTART_EVENTARC, round(len(plan) * 0.5): KILL_FUNCTION}
         injected: list[threading.Thread] = []
         with ThreadPoolExecutor(self.options.burst_workers, thread_name_prefix="soak-upload") as pool:
             futures: dict[str, Future[None]] = {}
-            for index, upload in enumerate(uploads):
+            for index, planned in enumerate(plan):
                 if index in faults_at:
                     injected.append(self._fault(stack, faults_at[index], "burst"))
-                if upload.name in futures:
+                name = planned[0].name
+                if name in futures:
                     # An overwrite starts once the first upload is done, as a person's would.
                     # (Two uploads of one name at once can commit out of generation order
                     # on fake-gcs-server, which Cloud Storage never does.)
-                    futures[upload.name].result()
-                futures[upload.name] = pool.submit(self._upload, client, stack.settings.input_bucket, upload, "burst")
+                    futures[name].result()
+                futures[name] = pool.submit(self._upload, client, stack.settings.input_bucket, planned, "burst")
             for future in futures.values():
                 future.result()
         for thread in injected:
@@ -380,10 +383,10 @@ class Soak:
                     return
                 # Nothing held, nothing arriving: whatever is missing now will never come.
                 if time.monotonic() - idle_since >= QUIET_SECONDS:
-                    self.progress(f"drain: idle for {QUIET_SECONDS:.0f} s with answers missing")
+                    logger.info(f"drain: idle for {QUIET_SECONDS:.0f} s with answers missing")
                     return
             time.sleep(0.5)
-        self.progress(f"drain: not finished within {self.options.drain_seconds:.0f} s")
+        logger.info(f"drain: not finished within {self.options.drain_seconds:.0f} s")
 
     def _finals(self) -> dict[str, Sent]:
         """Each name's latest generation: the one whose answer must be in the output bucket."""
@@ -576,15 +579,3 @@ def _left_in(host: str, subscription: str) -> int:
     finally:
         subscriber.close()
     return len(response.received_messages)
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    index = min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))
-    return ordered[index]
-
-
-def median(values: list[float]) -> float:
-    return statistics.median(values) if values else float("nan")
