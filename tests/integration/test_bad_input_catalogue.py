@@ -35,6 +35,7 @@ from google.cloud import storage
 from PIL import Image
 
 from localdev.events import binary_event, event_attributes
+from localdev.faults import RequestKind, request_kind
 from localdev.gcs import FakeGcsServer
 from tests.images import encode, jpeg_claiming, mean_colour, photo_like, png_bomb, svg_referencing, with_corrupt_exif
 from tests.integration.conftest import (
@@ -145,21 +146,32 @@ def refused_upload(
 # -- contents --------------------------------------------------------------------------
 
 
-def test_zero_bytes(function: FunctionClient, storage_client: storage.Client, buckets: Buckets) -> None:
-    refused_upload(function, storage_client, buckets, "empty.jpg", b"", "empty_object")
-
-
-def test_truncated_jpeg(function: FunctionClient, storage_client: storage.Client, buckets: Buckets) -> None:
-    refused_upload(function, storage_client, buckets, "truncated.jpg", JPEG[: len(JPEG) // 3], "corrupt_image")
-
-
-def test_truncated_png(function: FunctionClient, storage_client: storage.Client, buckets: Buckets) -> None:
-    refused_upload(function, storage_client, buckets, "truncated.png", PNG[:5000], "corrupt_image", "image/png")
-
-
-def test_text_file_named_jpg(function: FunctionClient, storage_client: storage.Client, buckets: Buckets) -> None:
-    text = b"this is a text file, not a JPEG\n" * 20
-    refused_upload(function, storage_client, buckets, "notes.jpg", text, "not_an_image")
+@pytest.mark.parametrize(
+    ("name", "data", "reason", "content_type"),
+    [
+        ("empty.jpg", b"", "empty_object", "image/jpeg"),
+        ("truncated.jpg", JPEG[: len(JPEG) // 3], "corrupt_image", "image/jpeg"),
+        ("truncated.png", PNG[:5000], "corrupt_image", "image/png"),
+        ("notes.jpg", b"this is a text file, not a JPEG\n" * 20, "not_an_image", "image/jpeg"),
+        (
+            "vector.svg",
+            svg_referencing("http://169.254.169.254/computeMetadata/v1/"),
+            "not_an_image",
+            "image/svg+xml",
+        ),
+    ],
+    ids=["zero bytes", "truncated jpeg", "truncated png", "text file named jpg", "svg with external references"],
+)
+def test_unreadable_content(
+    function: FunctionClient,
+    storage_client: storage.Client,
+    buckets: Buckets,
+    name: str,
+    data: bytes,
+    reason: str,
+    content_type: str,
+) -> None:
+    refused_upload(function, storage_client, buckets, name, data, reason, content_type)
 
 
 def test_png_bomb(function: FunctionClient, storage_client: storage.Client, buckets: Buckets) -> None:
@@ -174,13 +186,6 @@ def test_jpeg_header_claiming_65000x65000(
 ) -> None:
     line = refused_upload(function, storage_client, buckets, "huge.jpg", jpeg_claiming(65000, 65000), "too_many_pixels")
     assert line["duration_ms"] < 5000
-
-
-def test_svg_with_external_references(
-    function: FunctionClient, storage_client: storage.Client, buckets: Buckets
-) -> None:
-    svg = svg_referencing("http://169.254.169.254/computeMetadata/v1/")
-    refused_upload(function, storage_client, buckets, "vector.svg", svg, "not_an_image", "image/svg+xml")
 
 
 def test_wrong_extension(function: FunctionClient, storage_client: storage.Client, buckets: Buckets) -> None:
@@ -314,18 +319,20 @@ def test_unicode_nfc_and_nfd_names_are_two_uploads(
 # -- events ----------------------------------------------------------------------------
 
 
-def live_data(client: storage.Client, gcs: FakeGcsServer, buckets: Buckets, name: str = "cat.jpg") -> dict[str, Any]:
-    upload(client, buckets.input, name, JPEG)
-    data: dict[str, Any] = event_for(gcs, buckets.input, name)[1]
+def live_data(client: storage.Client, gcs: FakeGcsServer, buckets: Buckets) -> dict[str, Any]:
+    upload(client, buckets.input, "cat.jpg", JPEG)
+    data: dict[str, Any] = event_for(gcs, buckets.input, "cat.jpg")[1]
     return data
 
 
-def refused_event(function: FunctionClient, client: storage.Client, buckets: Buckets, data: Any) -> Sent:
+def refused_event(
+    function: FunctionClient, client: storage.Client, buckets: Buckets, data: Any, body: bytes | None = None
+) -> Sent:
     """Send ``data`` as a finalized event's body (JSON with ASCII escapes, so even a lone
-    surrogate can travel): acknowledged as malformed, nothing written."""
+    surrogate can travel), or ``body`` as it is: acknowledged as malformed, nothing written."""
     attributes = event_attributes({"bucket": buckets.input, "name": "cat.jpg"})
     headers, _ = binary_event(attributes, {})
-    sent = Sent(attributes, data, function.post(headers, json.dumps(data).encode()))
+    sent = Sent(attributes, data, function.post(headers, json.dumps(data).encode() if body is None else body))
     assert_answer(sent, 200, "WARNING", "failed", "malformed_event")
     assert object_names(client, buckets.output) == []
     return sent
@@ -381,11 +388,7 @@ def test_event_data_that_is_not_an_object(
 def test_event_body_that_is_not_json(
     function: FunctionClient, storage_client: storage.Client, buckets: Buckets
 ) -> None:
-    attributes = event_attributes({"bucket": buckets.input, "name": "x"})
-    headers, _ = binary_event(attributes, {})
-    sent = Sent(attributes, None, function.post(headers, b"\x00not json at all"))
-    assert_answer(sent, 200, "WARNING", "failed", "malformed_event")
-    assert object_names(storage_client, buckets.output) == []
+    refused_event(function, storage_client, buckets, None, body=b"\x00not json at all")
 
 
 def test_event_with_a_json_number_too_long_for_python(
@@ -541,12 +544,14 @@ def gated(serve: Callable[..., Served], gate: StorageGate) -> Served:
 
 
 def is_download_of(generation: int) -> Callable[[SeenRequest], bool]:
-    return lambda seen: seen.method == "GET" and f"ifGenerationMatch={generation}" in seen.path
+    return lambda seen: (
+        request_kind(seen.method, seen.path) is RequestKind.DOWNLOAD and f"ifGenerationMatch={generation}" in seen.path
+    )
 
 
 def is_upload_for(generation: int) -> Callable[[SeenRequest], bool]:
     return lambda seen: (
-        seen.method == "POST" and seen.path.startswith("/upload/") and str(generation).encode() in seen.body
+        request_kind(seen.method, seen.path) is RequestKind.UPLOAD and str(generation).encode() in seen.body
     )
 
 
