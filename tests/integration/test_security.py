@@ -13,6 +13,8 @@ from __future__ import annotations
 import base64
 import io
 import re
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -43,6 +45,13 @@ from tests.integration.test_function import JPEG, object_names, upload
 def recorder() -> Iterator[ConnectionRecorder]:
     with ConnectionRecorder() as started:
         yield started
+
+
+def test_the_recorder_records_a_connection(recorder: ConnectionRecorder) -> None:
+    """The control for the tests below: an empty record means no connection, not a deaf recorder."""
+    with pytest.raises(urllib.error.HTTPError):
+        urllib.request.urlopen(recorder.url, timeout=5)
+    assert len(recorder.connections) == 1
 
 
 def url_carriers(url: str) -> dict[str, tuple[bytes, str | None]]:
