@@ -14,7 +14,7 @@ PYTHON313 ?= $(shell for candidate in python3.13 $$(pyenv root 2>/dev/null)/vers
 	"$$candidate" -c pass >/dev/null 2>&1 && { command -v "$$candidate"; break; }; done)
 VENV313 := .venv313
 
-.PHONY: venv run lint test unit integration e2e deploy-tests compat latency bench soak system-packages clean
+.PHONY: venv run lint audit lock test unit integration e2e deploy-tests compat latency bench soak system-packages clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -65,7 +65,6 @@ lint: $(STAMP)
 # version PyPI gives no data for is skipped by pip-audit: the last line says how many were
 # not checked, and AUDIT_STRICT=1 makes that a failure.
 AUDIT_IGNORES = $(shell sed -n -E 's/^([A-Za-z0-9._-]+).*/--ignore-vuln \1/p' audit-exceptions.txt)
-.PHONY: audit
 audit: $(STAMP)
 	@set -o pipefail; $(BIN)/pip-audit --require-hashes --disable-pip --progress-spinner off \
 		$(if $(AUDIT_STRICT),--strict) $(AUDIT_IGNORES) \
@@ -89,7 +88,6 @@ $(TOOLS_VENV)/.installed: requirements-tools.txt
 	$(TOOLS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-tools.txt
 	touch $@
 
-.PHONY: lock
 lock: $(TOOLS_VENV)/.installed
 	$(LOCK_COMPILE) requirements-tools.in -o requirements-tools.txt
 	$(LOCK_COMPILE) requirements.in -o requirements.txt

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import pillow_heif
 from PIL import Image, ImageDraw
 
-from tests.images import encode, jpeg_claiming, photo_like, png_bomb
+from tests.images import encode, jpeg_claiming, photo_like, png_bomb, svg_referencing
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ BAD_KINDS: dict[str, tuple[str, str, str, Maker]] = {
         ".svg",
         "image/svg+xml",
         "not_an_image",
-        lambda n: f'<svg xmlns="http://www.w3.org/2000/svg"><image href="http://127.0.0.1:9/{n}.png"/></svg>'.encode(),
+        lambda n: svg_referencing(f"http://127.0.0.1:9/{n}/"),
     ),
 }
 
