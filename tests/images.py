@@ -160,6 +160,12 @@ def mean_colour(image: Image.Image, box: tuple[int, int, int, int]) -> tuple[flo
     return tuple(sum(channel.histogram()[v] * v for v in range(256)) / pixels for channel in region.split())
 
 
+def flattened(data: bytes) -> Image.Image:
+    """Composited onto white: what a viewer shows (colour under full transparency is moot)."""
+    image = Image.open(io.BytesIO(data)).convert("RGBA")
+    return Image.alpha_composite(Image.new("RGBA", image.size, "white"), image).convert("RGB")
+
+
 def psnr(a: Image.Image, b: Image.Image) -> float:
     """Peak signal-to-noise ratio of two same-size RGB images, in dB."""
     from PIL import ImageChops
@@ -246,3 +252,121 @@ def modules_after_rendering(*formats: str) -> set[str]:
     root = Path(__file__).resolve().parents[1]
     result = subprocess.run([sys.executable, "-c", program], cwd=root, capture_output=True, text=True, check=True)
     return set(json.loads(result.stdout))
+
+
+# -- hostile and unusual files (issue #12) -----------------------------------------------------
+
+
+def _tiff_entries(data: bytes, ifd: int) -> list[int]:
+    """The offsets of a little-endian TIFF directory's 12-byte entries."""
+    count = struct.unpack_from("<H", data, ifd)[0]
+    return [ifd + 2 + 12 * index for index in range(count)]
+
+
+def _tiff_directories(data: bytes) -> list[int]:
+    offsets, offset = [], struct.unpack_from("<I", data, 4)[0]
+    while offset:
+        offsets.append(offset)
+        offset = struct.unpack_from("<I", data, offset + 2 + 12 * struct.unpack_from("<H", data, offset)[0])[0]
+    return offsets
+
+
+PAGE_COLOURS = ((200, 30, 30), (30, 200, 30), (30, 30, 200))
+
+
+def tiff_pages(size: tuple[int, int] = (120, 80), **options: Any) -> bytes:
+    """A TIFF of three pages: red, green and blue."""
+    pages = [Image.new("RGB", size, colour) for colour in PAGE_COLOURS]
+    buffer = io.BytesIO()
+    pages[0].save(buffer, "TIFF", save_all=True, append_images=pages[1:], **options)
+    return buffer.getvalue()
+
+
+def tiff_with_a_dimensionless_page() -> bytes:
+    """A three-page TIFF whose second directory lacks its width and length tags (renamed to
+    unknown ones), as in crafted files that made Pillow raise TypeError counting frames."""
+    data = bytearray(tiff_pages(compression="tiff_deflate"))
+    for entry in _tiff_entries(bytes(data), _tiff_directories(bytes(data))[1]):
+        if struct.unpack_from("<H", data, entry)[0] in (256, 257):  # ImageWidth, ImageLength
+            struct.pack_into("<H", data, entry, 0xFFF0 + entry % 8)
+    return bytes(data)
+
+
+def tiff_with_a_tag_past_the_end() -> bytes:
+    """A readable TIFF whose ImageDescription points past the end of the file: Pillow warns
+    "Tag data larger than file" and reads the image all the same."""
+    data = bytearray(encode(photo_like(120, 80), "TIFF", tiffinfo={270: "a description " * 10}))
+    for entry in _tiff_entries(bytes(data), _tiff_directories(bytes(data))[0]):
+        if struct.unpack_from("<H", data, entry)[0] == 270:
+            struct.pack_into("<I", data, entry + 8, len(data) + 10_000)
+    return bytes(data)
+
+
+def tiff_with_damaged_deflate_data() -> bytes:
+    """A deflate-compressed TIFF whose strip is overwritten with junk: libtiff reports a
+    decoding error (on stderr, unless captured) and the image cannot be read."""
+    data = bytearray(encode(photo_like(120, 80), "TIFF", compression="tiff_deflate"))
+    for entry in _tiff_entries(bytes(data), _tiff_directories(bytes(data))[0]):
+        if struct.unpack_from("<H", data, entry)[0] == 273:  # StripOffsets (one strip)
+            strip = struct.unpack_from("<I", data, entry + 8)[0]
+            data[strip + 2 : strip + 200] = bytes(range(198))
+    return bytes(data)
+
+
+def cmyk_alpha_tiff(size: tuple[int, int] = (120, 80)) -> bytes:
+    """CMYK with an alpha band (5 samples), which Pillow cannot read; libvips writes it."""
+    import pyvips
+
+    width, height = size
+    cyan = bytes((x * 255 // width) for _ in range(height) for x in range(width))
+    opaque_left = bytes(255 if x < width // 2 else 0 for _ in range(height) for x in range(width))
+    zeros = bytes(width * height)
+    bands = [pyvips.Image.new_from_memory(band, width, height, 1, "uchar") for band in (cyan, zeros, zeros, zeros)]
+    alpha = pyvips.Image.new_from_memory(opaque_left, width, height, 1, "uchar")
+    image = bands[0].bandjoin([*bands[1:], alpha]).copy(interpretation="cmyk")
+    data: bytes = image.tiffsave_buffer()
+    return data
+
+
+def twelve_bit_jpeg() -> bytes:
+    """A JPEG whose frame header says 12 bits per sample (as medical and some camera files do)."""
+    data = bytearray(encode(photo_like(64, 48), "JPEG"))
+    data[data.index(b"\xff\xc0") + 4] = 12
+    return bytes(data)
+
+
+def avif_with_its_handler_last(image: Image.Image) -> bytes:
+    """A valid AVIF whose ``meta`` box lists ``hdlr`` after its other boxes: libheif (so
+    libvips) reads it, libavif's strict parser (so Pillow) refuses it."""
+    data = encode(image, "AVIF", quality=80)
+
+    def boxes(start: int, end: int) -> list[tuple[bytes, int, int]]:
+        found, offset = [], start
+        while offset + 8 <= end:
+            size = struct.unpack_from(">I", data, offset)[0]
+            found.append((data[offset + 4 : offset + 8], offset, offset + size))
+            offset += size
+        return found
+
+    [(_, meta_start, meta_end)] = [box for box in boxes(0, len(data)) if box[0] == b"meta"]
+    children = boxes(meta_start + 12, meta_end)  # after the size, type, version and flags
+    reordered = [box for box in children if box[0] != b"hdlr"] + [box for box in children if box[0] == b"hdlr"]
+    body = b"".join(data[start:end] for _, start, end in reordered)
+    return data[: meta_start + 12] + body + data[meta_end:]  # same length: item offsets still hold
+
+
+def png_16_bit_with_colour_key(mode: str, size: tuple[int, int] = (120, 80)) -> bytes:
+    """A 16-bit grey (``L``) or RGB PNG whose left half is the tRNS colour key (transparent)
+    and whose right half is a colour one step away from it (opaque)."""
+    import pyvips
+
+    bands = 1 if mode == "L" else 3
+    key = [1000, 2000, 3000][:bands]
+    near = [value + 1 for value in key]
+    width, height = size
+    left = pyvips.Image.black(width // 2, height, bands=bands) + key
+    right = pyvips.Image.black(width - width // 2, height, bands=bands) + near
+    image = left.join(right, "horizontal").cast("ushort").copy(interpretation="grey16" if bands == 1 else "rgb16")
+    png: bytes = image.pngsave_buffer(compression=1)
+    transparency = _png_chunk(b"tRNS", struct.pack(f">{bands}H", *key))
+    return png[:33] + transparency + png[33:]  # right after IHDR (8 + 25 bytes)

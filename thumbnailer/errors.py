@@ -14,6 +14,8 @@ class ThumbnailerError(Exception):
     """Base class; ``reason`` is a stable machine-readable code used in logs and records."""
 
     reason: ClassVar[str] = "error"
+    #: What the decoders said about the image before it failed (diagnostics.py).
+    warnings: tuple[str, ...] = ()
 
 
 class PermanentError(ThumbnailerError):
@@ -49,8 +51,10 @@ class NotAnImage(PermanentError):
     reason = "not_an_image"
 
 
-class UnsupportedImage(PermanentError):
-    reason = "unsupported_image"
+class UnsupportedVariant(PermanentError):
+    """An image in a supported format, but of a kind no decoder here reads (a 12-bit JPEG)."""
+
+    reason = "unsupported_variant"
 
 
 class CorruptImage(PermanentError):

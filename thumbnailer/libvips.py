@@ -14,9 +14,12 @@ Imported on first use only: the common path (JPEG) never loads libvips.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import pyvips
 from PIL import Image
+
+from thumbnailer import diagnostics
 
 # A server thumbnails each upload once: cached operations would only hold memory.
 pyvips.cache_set_max(0)
@@ -26,6 +29,7 @@ pyvips.cache_set_max(0)
 pyvips.concurrency_set(1)
 # libvips warns once per damaged scanline; the one error raised below says it once.
 logging.getLogger("pyvips").setLevel(logging.ERROR)
+diagnostics.capture_glib()
 
 # libvips interpretation and band count -> the Pillow mode of the same pixels.
 _MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
@@ -33,6 +37,30 @@ _MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
 
 class DecodeError(Exception):
     """libvips could not decode the data (truncated or corrupt)."""
+
+
+@dataclass(frozen=True)
+class Header:
+    width: int
+    height: int
+    orientation: int  # the EXIF orientation libvips read (it applies none itself here)
+    exif: bytes | None
+
+
+def read_header(data: bytes) -> Header:
+    """What libvips reads before decoding any pixel."""
+    try:
+        image = pyvips.Image.new_from_source(pyvips.Source.new_from_memory(data), "", access="sequential")
+        fields = image.get_fields()
+        orientation = image.get("orientation") if "orientation" in fields else 1
+        exif = image.get("exif-data") if "exif-data" in fields else None
+    except pyvips.Error as error:
+        raise DecodeError(_message(error)) from None
+    return Header(image.width, image.height, orientation if 1 <= orientation <= 8 else 1, exif)
+
+
+def _message(error: pyvips.Error) -> str:
+    return ": ".join(line.strip() for line in str(error).splitlines() if line.strip())
 
 
 def decode_shrunk(data: bytes, width: int, height: int) -> tuple[Image.Image, bytes | None]:
@@ -62,5 +90,5 @@ def decode_shrunk(data: bytes, width: int, height: int) -> tuple[Image.Image, by
         pixels = image.write_to_memory()
         icc_profile = image.get("icc-profile-data") if "icc-profile-data" in image.get_fields() else None
     except pyvips.Error as error:
-        raise DecodeError(": ".join(line.strip() for line in str(error).splitlines() if line.strip())) from None
+        raise DecodeError(_message(error)) from None
     return Image.frombuffer(mode, (image.width, image.height), pixels, "raw", mode, 0, 1), icc_profile

@@ -10,7 +10,15 @@ from collections.abc import Callable
 import pytest
 from PIL import Image, ImageDraw
 
-from tests.images import encode, mean_colour, modules_after_rendering, photo_like, psnr, swapped_primaries_profile
+from tests.images import (
+    encode,
+    flattened,
+    mean_colour,
+    modules_after_rendering,
+    photo_like,
+    psnr,
+    swapped_primaries_profile,
+)
 from thumbnailer import errors
 from thumbnailer.config import FitMode, ImagingSettings, OutputFormat, Size
 from thumbnailer.imaging import LIBVIPS_FORMATS, render_thumbnails
@@ -48,12 +56,6 @@ SOURCES: dict[str, Callable[[], bytes]] = {
     "webp rgba": lambda: encode(_with_soft_alpha(photo_like(1200, 900)), "WEBP", quality=95),
     "webp orientation 6": _orientation_6_webp,
 }
-
-
-def flattened(data: bytes) -> Image.Image:
-    """Composited onto white: what a viewer shows (colour under full transparency is moot)."""
-    image = Image.open(io.BytesIO(data)).convert("RGBA")
-    return Image.alpha_composite(Image.new("RGBA", image.size, "white"), image).convert("RGB")
 
 
 @pytest.mark.parametrize("source", list(SOURCES))
