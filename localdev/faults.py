@@ -71,9 +71,16 @@ def choose_fault(rates: Mapping[Fault, float], draw: float) -> Fault | None:
 
 
 class FaultProxy:
-    """Forwards HTTP to ``target_url``, injecting ``rates`` (a share of requests per fault)."""
+    """Forwards HTTP to ``target_url``, injecting ``rates`` (a share of requests per fault)
+    into requests of ``kinds``."""
 
-    def __init__(self, target_url: str, rates: Mapping[Fault, float] = NO_FAULTS, seed: int = 0) -> None:
+    def __init__(
+        self,
+        target_url: str,
+        rates: Mapping[Fault, float] = NO_FAULTS,
+        seed: int = 0,
+        kinds: frozenset[RequestKind] = frozenset(RequestKind),
+    ) -> None:
         target = urlsplit(target_url)
         if target.scheme != "http" or not target.hostname or not target.port:
             raise ValueError(f"FaultProxy forwards plain HTTP to host:port, not {target_url!r}")
@@ -81,6 +88,7 @@ class FaultProxy:
             raise ValueError("fault rates add up to more than 1")
         self.target = (target.hostname, target.port)
         self.rates = dict(rates)
+        self.kinds = kinds  # the kinds of request that may meet a fault
         self.counts: Counter[tuple[RequestKind, Fault | None]] = Counter()
         self._random = random.Random(seed)
         self._lock = threading.Lock()
@@ -109,7 +117,8 @@ class FaultProxy:
 
     def _decide(self, kind: RequestKind) -> Fault | None:
         with self._lock:
-            fault = choose_fault(self.rates, self._random.random())
+            draw = self._random.random()
+            fault = choose_fault(self.rates, draw) if kind in self.kinds else None
             self.counts[kind, fault] += 1
             return fault
 

@@ -6,7 +6,8 @@ were lost. Safe by construction, the way a bulk job over someone's bucket must b
   pipeline, so nothing fans out and nothing retries on its own;
 - what is done is decided from two listings (input and output buckets) before any
   image is read, so a second run reads only what the first did not finish, and an
-  upload whose failure is on record (``FAILURE_PREFIX``) is not read again unless asked;
+  upload whose failure is on record (``FAILURE_PREFIX``) is not read again unless asked
+  (except when the function gave up on it after MAX_RETRY_AGE: that was no fault of the file);
 - every write is create-only (as in the function): an interrupted or repeated run
   never overwrites or duplicates a thumbnail;
 - at most ``workers`` objects are in flight, and Ctrl-C stops taking new ones, lets
@@ -31,6 +32,7 @@ from thumbnailer.events import StorageObjectEvent
 from thumbnailer.imaging import OUTPUT_EXTENSIONS
 from thumbnailer.naming import failure_record_name, thumbnail_name
 from thumbnailer.pipeline import (
+    FAILURE_REASON_KEY,
     SOURCE_GENERATION_KEY,
     SOURCE_OBJECT_KEY,
     check_selected,
@@ -40,6 +42,7 @@ from thumbnailer.pipeline import (
 from thumbnailer.storage import ListedObject, ObjectStore
 
 logger = logging.getLogger(__name__)
+GIVEN_UP = errors.GaveUp.reason
 
 
 class Outcome(enum.StrEnum):
@@ -109,8 +112,13 @@ def _is_selected(name: str, settings: Settings) -> bool:
     return True
 
 
-# Output name -> the source generation it was made from (its thumbnail-source-generation).
-Outputs = dict[str, str]
+@dataclass(frozen=True)
+class _Output:
+    generation: str  # of the source it was made from (thumbnail-source-generation)
+    failure_reason: str = ""  # on failure records (thumbnail-failure-reason)
+
+
+Outputs = dict[str, _Output]
 
 
 def _has_thumbnails(upload: ListedObject, settings: Settings, outputs: Outputs) -> bool:
@@ -119,7 +127,9 @@ def _has_thumbnails(upload: ListedObject, settings: Settings, outputs: Outputs) 
     try:
         return all(
             any(
-                outputs.get(thumbnail_name(upload.name, size, extension, settings.output_prefix, settings.output_name))
+                _generation(
+                    outputs, thumbnail_name(upload.name, size, extension, settings.output_prefix, settings.output_name)
+                )
                 == generation
                 for extension in OUTPUT_EXTENSIONS
             )
@@ -129,14 +139,21 @@ def _has_thumbnails(upload: ListedObject, settings: Settings, outputs: Outputs) 
         return False  # processing it records why it has none
 
 
+def _generation(outputs: Outputs, name: str) -> str | None:
+    output = outputs.get(name)
+    return output.generation if output else None
+
+
 def _has_failure_record(upload: ListedObject, settings: Settings, outputs: Outputs) -> bool:
-    """This generation already failed (a newer upload under the name deserves a try)."""
+    """This generation already failed because of what it is (a newer upload under the name
+    deserves a try, and so does one the function gave up on after MAX_RETRY_AGE)."""
     if not settings.failure_prefix:
         return False
     try:
-        return outputs.get(failure_record_name(upload.name, settings.failure_prefix)) == str(upload.generation)
+        record = outputs.get(failure_record_name(upload.name, settings.failure_prefix))
     except errors.OutputNameTooLong:
         return False
+    return record is not None and record.generation == str(upload.generation) and record.failure_reason != GIVEN_UP
 
 
 def plan_backfill(
@@ -147,7 +164,9 @@ def plan_backfill(
     # prefix both share (object names, compared as strings, not as paths).
     prefixes = [settings.output_prefix, settings.failure_prefix or settings.output_prefix]
     outputs: Outputs = {
-        listed.name: listed.metadata.get(SOURCE_GENERATION_KEY, "")
+        listed.name: _Output(
+            listed.metadata.get(SOURCE_GENERATION_KEY, ""), listed.metadata.get(FAILURE_REASON_KEY, "")
+        )
         for listed in store.list(settings.output_bucket, os.path.commonprefix(prefixes))  # noqa: RUF071
     }
     todo: list[ListedObject] = []

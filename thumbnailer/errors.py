@@ -84,6 +84,13 @@ class StorageRejected(PermanentError):
     reason = "storage_rejected"
 
 
+class GaveUp(PermanentError):
+    """The event kept failing for a transient or unexpected reason past MAX_RETRY_AGE: it is
+    acknowledged once this is on record, and backfill redoes it."""
+
+    reason = "gave_up"
+
+
 class SourceUnavailable(PermanentError):
     """The event's generation can no longer be read; not the image's fault, so not recorded."""
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from thumbnailer.config import parse_bucket
@@ -31,6 +32,8 @@ class StorageObjectEvent:
     size: int | None = None
     content_type: str | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
+    #: When the change happened (``ce-time``); None if the event says nothing usable.
+    time: datetime | None = None
 
 
 def _load_data(data: Any) -> Any:
@@ -88,6 +91,21 @@ def _bucket(data: Mapping[str, Any]) -> str:
         raise MalformedEvent(f"'bucket' is {shown(bucket)}, not a Cloud Storage bucket name") from None
 
 
+def _event_time(value: Any) -> datetime | None:
+    """``ce-time`` (RFC 3339). Only MAX_RETRY_AGE needs it, so a missing or unreadable
+    time is no reason to refuse the event: its retries then end at Eventarc's 24 hours."""
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, str) and len(value) <= 64:
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    else:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def parse_event(attributes: Mapping[str, Any], data: Any) -> StorageObjectEvent:
     """Validate a CloudEvent's attributes and data; raise ``IgnoredEvent`` or ``MalformedEvent``."""
     event_type = attributes.get("type")
@@ -112,4 +130,5 @@ def parse_event(attributes: Mapping[str, Any], data: Any) -> StorageObjectEvent:
         size=_integer(data, "size", required=False),
         content_type=content_type if isinstance(content_type, str) else None,
         metadata={str(key): str(value) for key, value in metadata.items()},
+        time=_event_time(attributes.get("time")),
     )

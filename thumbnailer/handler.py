@@ -13,13 +13,14 @@ import logging
 import os
 import time
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from thumbnailer import errors
 from thumbnailer.config import Settings
-from thumbnailer.events import parse_event
+from thumbnailer.events import StorageObjectEvent, parse_event
 from thumbnailer.logs import configure_logging, loggable
-from thumbnailer.pipeline import WriteOutcome, delete_source_if_asked, process_event
+from thumbnailer.pipeline import Report, WriteOutcome, delete_source_if_asked, process_event, record_failure
 from thumbnailer.results import ResultPublisher, failed_message, ready_message
 from thumbnailer.storage import CloudStorage, ObjectStore
 
@@ -70,6 +71,7 @@ class EventHandler:
     def handle(self, attributes: Mapping[str, Any], data: Any) -> None:
         started = time.monotonic()
         context = _raw_context(attributes, data)
+        event: StorageObjectEvent | None = None
 
         def log(level: int, message: str, *, exc_info: bool = False, **fields: Any) -> None:
             duration_ms = round((time.monotonic() - started) * 1000, 1)
@@ -78,16 +80,7 @@ class EventHandler:
         try:
             event = parse_event(attributes, data)
             context.update(bucket=event.bucket, object=event.name, generation=str(event.generation))
-            try:
-                report = process_event(event, self.settings, self.store)
-            except errors.PermanentError as failure:
-                ignored = isinstance(failure, (errors.IgnoredEvent, errors.SourceUnavailable))
-                if self.results and not ignored:
-                    self.results.publish(failed_message(event, failure))
-                raise
-            if self.results and report.outcome != WriteOutcome.SUPERSEDED:  # a stale event has nothing to tell
-                self.results.publish(ready_message(event, report, self.settings.output_bucket))
-            report = delete_source_if_asked(event, report, self.settings, self.store)
+            report = self._process(event)
         except errors.PermanentError as error:
             ignored = isinstance(error, (errors.IgnoredEvent, errors.SourceUnavailable))
             log(
@@ -95,13 +88,35 @@ class EventHandler:
                 f"{'skipped' if ignored else 'failed'}: {error}",
                 outcome="skipped" if ignored else "failed",
                 reason=error.reason,
+                **_warnings(error.warnings),
             )
             return
-        except errors.TransientError as error:
-            log(logging.ERROR, f"will retry: {error}", outcome="retry", reason=error.reason)
-            raise
-        except Exception:
-            log(logging.ERROR, "unexpected error; will retry", outcome="retry", reason="internal_error", exc_info=True)
+        except Exception as error:  # transient, or a bug: Eventarc redelivers, unless retried too long
+            transient = isinstance(error, errors.TransientError)
+            reason = error.reason if isinstance(error, errors.TransientError) else "internal_error"
+            said = f"{error}" if transient else f"unexpected error: {type(error).__name__}: {error}"
+            fields = {"reason": reason, **_warnings(getattr(error, "warnings", ()))}
+            if event is not None and self._retried_too_long(event):
+                try:
+                    self._give_up(event, reason, said)
+                except Exception as record_error:
+                    log(
+                        logging.ERROR,
+                        f"will retry: {said}; giving up was not possible either: {record_error}",
+                        outcome="retry",
+                        exc_info=not transient,
+                        **fields,
+                    )
+                    raise error from record_error
+                log(
+                    logging.ERROR,
+                    f"gave up after retrying past MAX_RETRY_AGE: {said}",
+                    outcome="failed",
+                    exc_info=not transient,
+                    **{**fields, "reason": errors.GaveUp.reason, "last_reason": reason},
+                )
+                return
+            log(logging.ERROR, f"will retry: {said}", outcome="retry", exc_info=not transient, **fields)
             raise
         log(
             logging.INFO,
@@ -115,4 +130,47 @@ class EventHandler:
                 {"name": t.name, "width": t.width, "height": t.height, "bytes": t.bytes, "outcome": t.outcome.value}
                 for t in report.thumbnails
             ],
+            **_warnings(report.warnings),
         )
+
+    def _process(self, event: StorageObjectEvent) -> Report:
+        try:
+            report = process_event(event, self.settings, self.store)
+        except errors.PermanentError as failure:
+            ignored = isinstance(failure, (errors.IgnoredEvent, errors.SourceUnavailable))
+            if self.results and not ignored:
+                self.results.publish(failed_message(event, failure))
+            raise
+        if self.results and report.outcome != WriteOutcome.SUPERSEDED:  # a stale event has nothing to tell
+            self.results.publish(ready_message(event, report, self.settings.output_bucket))
+        return delete_source_if_asked(event, report, self.settings, self.store)
+
+    def _retried_too_long(self, event: StorageObjectEvent) -> bool:
+        """Google's end condition for retried event functions: an age past which a failure
+        is final. An event without a usable time is retried until Eventarc stops (24 h)."""
+        if event.time is None:
+            return False
+        age = (datetime.now(UTC) - event.time).total_seconds()
+        return age > self.settings.max_retry_age_seconds
+
+    def _give_up(self, event: StorageObjectEvent, reason: str, said: str) -> None:
+        """Put the give-up on record (and on the result topic) before the event is
+        acknowledged; if that fails, the caller raises and Eventarc redelivers."""
+        age = format_duration(self.settings.max_retry_age_seconds)
+        failure = errors.GaveUp(f"still failing after MAX_RETRY_AGE ({age}) of retries: {reason}: {said}")
+        record_failure(event, failure, self.settings, self.store)
+        if self.results:
+            self.results.publish(failed_message(event, failure))
+
+
+def _warnings(warnings: tuple[str, ...]) -> dict[str, Any]:
+    """The log field for what the decoders said, present only when they said something."""
+    return {"warnings": list(warnings)} if warnings else {}
+
+
+def format_duration(seconds: float) -> str:
+    if seconds % 3600 == 0:
+        return f"{seconds / 3600:g}h"
+    if seconds % 60 == 0:
+        return f"{seconds / 60:g}m"
+    return f"{seconds:g}s"

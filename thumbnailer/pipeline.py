@@ -29,6 +29,8 @@ SOURCE_OBJECT_KEY = "thumbnail-source-object"
 SOURCE_GENERATION_KEY = "thumbnail-source-generation"
 WIDTH_KEY = "thumbnail-width"
 HEIGHT_KEY = "thumbnail-height"
+# On failure records: why, so a bucket listing tells a bad file from a give-up (backfill).
+FAILURE_REASON_KEY = "thumbnail-failure-reason"
 
 
 class WriteOutcome(enum.StrEnum):
@@ -53,6 +55,7 @@ class Report:
     bytes_in: int
     thumbnails: tuple[WrittenThumbnail, ...]
     source_deleted: bool = False
+    warnings: tuple[str, ...] = ()  # what the decoders said about the file
 
     @property
     def bytes_out(self) -> int:
@@ -108,7 +111,7 @@ def process_event(event: StorageObjectEvent, settings: Settings, store: ObjectSt
         _write_thumbnail(event, name, size, thumbnail, settings, store)
         for name, size, thumbnail in zip(names, settings.imaging.sizes, rendering.thumbnails, strict=True)
     )
-    return Report(rendering.source_format, len(data), written)
+    return Report(rendering.source_format, len(data), written, warnings=rendering.warnings)
 
 
 def delete_source_if_asked(event: StorageObjectEvent, report: Report, settings: Settings, store: ObjectStore) -> Report:
@@ -203,7 +206,7 @@ def record_failure(
         name = failure_record_name(event.name, settings.failure_prefix)
     except errors.OutputNameTooLong:
         return  # the log line is the only record possible
-    record = {
+    record: dict[str, object] = {
         "bucket": event.bucket,
         "name": event.name,
         "generation": str(event.generation),
@@ -212,10 +215,12 @@ def record_failure(
         "event_id": event.event_id,
         "time": datetime.now(UTC).isoformat(),
     }
+    if error.warnings:
+        record["warnings"] = list(error.warnings)
     new = NewObject(
         data=json.dumps(record, ensure_ascii=False).encode("utf-8"),
         content_type="application/json",
-        metadata=_source_metadata(event),
+        metadata={**_source_metadata(event), FAILURE_REASON_KEY: error.reason},
         cache_control="no-cache",
     )
     # Written like a thumbnail, create-only and then decided by the source generation in

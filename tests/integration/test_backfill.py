@@ -13,14 +13,16 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from google.cloud import storage
 from PIL import Image
 
+from localdev.faults import Fault, FaultProxy, RequestKind
 from localdev.function import ROOT
 from localdev.gcs import FakeGcsServer
-from tests.integration.conftest import Buckets
+from tests.integration.conftest import Buckets, FunctionFactory, event_for
 from thumbnailer.pipeline import SOURCE_GENERATION_KEY, SOURCE_OBJECT_KEY
 
 UPLOADS = 500
@@ -176,3 +178,26 @@ def test_an_upload_overwritten_since_its_thumbnail_is_done_again(
     assert "1 to do" in stdout
     thumbnail = storage_client.bucket(buckets.output).get_blob("p/1.jpg_200x200.jpg")
     assert thumbnail.metadata[SOURCE_GENERATION_KEY] == str(replaced.generation)
+
+
+def test_an_upload_the_function_gave_up_on_is_redone_by_a_plain_backfill(
+    gcs: FakeGcsServer, storage_client: storage.Client, buckets: Buckets, make_function: FunctionFactory
+) -> None:
+    """A give-up (MAX_RETRY_AGE) was no fault of the file, unlike a bad file's failure: the
+    next backfill retries it without being asked, and leaves the bad file alone."""
+    bucket = storage_client.bucket(buckets.input)
+    bucket.blob("late.jpg").upload_from_string(small_jpeg(1), content_type="image/jpeg")
+    bucket.blob("notes.jpg").upload_from_string(b"not a photo", content_type="image/jpeg")
+    hours_ago = (datetime.now(UTC) - timedelta(hours=2)).isoformat()
+    with FaultProxy(gcs.url, {Fault.UNAVAILABLE: 1.0}, kinds=frozenset({RequestKind.DOWNLOAD})) as proxy:
+        outage = make_function(STORAGE_EMULATOR_HOST=proxy.url, STORAGE_RETRY_SECONDS="1")
+        attributes, data = event_for(gcs, buckets.input, "late.jpg")
+        assert outage.deliver_data({**attributes, "time": hours_ago}, data).record["reason"] == "gave_up"
+    assert make_function().deliver(buckets.input, "notes.jpg").record["reason"] == "not_an_image"
+
+    status, stdout, stderr = finish(backfill(gcs, buckets))
+    assert status == 0, stderr
+    assert "1 had a failure on record" in stdout
+    assert "thumbnailed 1, skipped 0, failed 0" in stdout
+    thumbnail = storage_client.bucket(buckets.output).get_blob("late.jpg_200x200.jpg")
+    assert thumbnail is not None
