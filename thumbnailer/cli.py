@@ -3,26 +3,25 @@ and ``backfill``, the function's pipeline over a bucket's existing uploads.
 
 Exit status: 0 every file done, 1 some file failed (one line per failure on stderr),
 2 bad usage or configuration, 130 interrupted (backfill: run it again to continue).
-"""
 
-from __future__ import annotations
+``thumbnail`` imports only what thumbnailing needs (no Cloud Storage client, no pathlib
+or tempfile): on one small file, start-up is most of the run.
+"""
 
 import argparse
 import enum
+import functools
+import itertools
 import os
 import sys
-import tempfile
-from collections.abc import Mapping, Sequence
-from dataclasses import replace
-from pathlib import Path
-from typing import TextIO
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import NamedTuple, TextIO
 
 from thumbnailer import config, errors
-from thumbnailer.backfill import BackfillSummary, Outcome, plan_backfill, run_backfill
 from thumbnailer.config import ConfigError, FitMode, ImagingSettings, OutputFormat
 from thumbnailer.imaging import check_input_size, render_thumbnails
 from thumbnailer.naming import thumbnail_name
-from thumbnailer.storage import CloudStorage
 
 
 class ExitStatus(enum.IntEnum):
@@ -32,15 +31,7 @@ class ExitStatus(enum.IntEnum):
     INTERRUPTED = 130
 
 
-def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m thumbnailer", description=__doc__.split("\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    thumbnail = commands.add_parser(
-        "thumbnail",
-        help="make thumbnails of local files",
-        description="Make thumbnails of local files exactly as the function does. Options override the "
-        "THUMBNAIL_* environment variables; other variables (MAX_INPUT_BYTES, ...) apply as in the function.",
-    )
+def _thumbnail_arguments(thumbnail: argparse.ArgumentParser) -> None:
     thumbnail.add_argument(
         "--size", action="append", type=config.parse_sizes, metavar="WxH", help="a box such as 200x200; repeatable"
     )
@@ -49,16 +40,23 @@ def _build_parser() -> argparse.ArgumentParser:
         "--format", type=OutputFormat, choices=list(OutputFormat), help="output format (default: THUMBNAIL_FORMAT)"
     )
     thumbnail.add_argument("--quality", type=int, choices=range(1, 101), metavar="1-100", help="encoder quality")
-    thumbnail.add_argument("-o", "--output-dir", type=Path, required=True, help="folder for the thumbnails")
-    thumbnail.add_argument("files", nargs="+", type=Path, metavar="FILE")
-    commands.add_parser("settings", help="print the environment variables as a Markdown table")
-    backfill = commands.add_parser(
-        "backfill",
-        help="make the missing thumbnails for a bucket's existing uploads",
-        description="Make thumbnails for the objects in BUCKET that have none, with the function's own pipeline "
-        "and settings (OUTPUT_BUCKET and the other variables, as deployed). No function is invoked; writes are "
-        "create-only; a second run continues where the first stopped.",
+    thumbnail.add_argument("-o", "--output-dir", required=True, help="folder for the thumbnails")
+    thumbnail.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        choices=range(1, 257),
+        metavar="N",
+        default=len(os.sched_getaffinity(0)),
+        help="files thumbnailed at once (default: the usable cores, here %(default)s)",
     )
+    thumbnail.add_argument(
+        "-v", "--verbose", action="store_true", help="also say what the decoders said about damaged files"
+    )
+    thumbnail.add_argument("files", nargs="+", metavar="FILE")
+
+
+def _backfill_arguments(backfill: argparse.ArgumentParser) -> None:
     backfill.add_argument("bucket", metavar="BUCKET", type=_bucket_argument, help="the input bucket (gs:// optional)")
     backfill.add_argument("--prefix", default="", help="only objects whose names start with this")
     backfill.add_argument(
@@ -72,6 +70,57 @@ def _build_parser() -> argparse.ArgumentParser:
         help="delete each upload once its thumbnails are written (DELETE_SOURCE is ignored here: a bulk job "
         "deletes only when told on its own command line)",
     )
+
+
+# Each command: its help line, its description, and what adds its arguments.
+_COMMANDS: dict[str, tuple[str, str | None, Callable[[argparse.ArgumentParser], None] | None]] = {
+    "thumbnail": (
+        "make thumbnails of local files",
+        "Make thumbnails of local files exactly as the function does. Options override the THUMBNAIL_* "
+        "environment variables; other variables (MAX_INPUT_BYTES, ...) apply as in the function.",
+        _thumbnail_arguments,
+    ),
+    "settings": ("print the environment variables as a Markdown table", None, None),
+    "backfill": (
+        "make the missing thumbnails for a bucket's existing uploads",
+        "Make thumbnails for the objects in BUCKET that have none, with the function's own pipeline and settings "
+        "(OUTPUT_BUCKET and the other variables, as deployed). No function is invoked; writes are create-only; a "
+        "second run continues where the first stopped.",
+        _backfill_arguments,
+    ),
+}
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """argparse's formatter, given the terminal's width: asked for none, it imports shutil
+    (and with it bz2 and lzma) to find it, in every run."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, width=_terminal_width())
+
+
+@functools.cache
+def _terminal_width() -> int:
+    try:
+        columns = int(os.environ.get("COLUMNS", "0")) or os.get_terminal_size().columns
+    except (ValueError, OSError):
+        columns = 80
+    return columns - 2  # as argparse does
+
+
+def _build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
+    """The parser; when ``argv`` names a command, with that command alone (a noticeable part
+    of a short run otherwise goes to setting up the others)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m thumbnailer", description=__doc__.split("\n")[0], formatter_class=_HelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    named = [argv[0]] if argv and argv[0] in _COMMANDS else list(_COMMANDS)
+    for name in named:
+        help_line, description, add_arguments = _COMMANDS[name]
+        command = commands.add_parser(name, help=help_line, description=description, formatter_class=_HelpFormatter)
+        if add_arguments:
+            add_arguments(command)
     return parser
 
 
@@ -83,8 +132,12 @@ def _bucket_argument(value: str) -> str:
 
 
 def _backfill(args: argparse.Namespace, environ: Mapping[str, str], out: TextIO, err: TextIO) -> int:
+    # Cloud Storage and its client (gRPC, requests: 200 ms) only for the command that uses them.
+    from thumbnailer.backfill import BackfillSummary, Outcome, plan_backfill, run_backfill
+    from thumbnailer.storage import CloudStorage
+
     try:
-        settings = replace(config.Settings.from_environ(environ), delete_source=args.delete_source)
+        settings = config.Settings.from_environ(environ)._replace(delete_source=args.delete_source)
     except ConfigError as error:
         err.write(f"error: {error}\n")
         return ExitStatus.USAGE
@@ -124,27 +177,68 @@ def _settings(args: argparse.Namespace, environ: Mapping[str, str]) -> ImagingSe
     for option in ("mode", "format", "quality"):
         if getattr(args, option) is not None:
             overrides[option] = getattr(args, option)
-    return replace(settings, **overrides)  # type: ignore[arg-type]
+    return settings._replace(**overrides)  # type: ignore[arg-type]
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
+_temporary_names = itertools.count()
+
+
+def _write_atomically(path: str, data: bytes) -> None:
     """Write to a temporary file and rename it, so no half-written thumbnail is ever seen."""
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".tmp-", delete=False) as temporary:
-        temporary.write(data)
-    os.chmod(temporary.name, 0o644)  # NamedTemporaryFile makes 0600 files
-    os.replace(temporary.name, path)
+    folder, name = os.path.split(path)
+    temporary = os.path.join(folder, f".tmp-{name}.{os.getpid()}.{threading.get_ident()}.{next(_temporary_names)}")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
 
 
-def _thumbnail_file(source: Path, settings: ImagingSettings, output_dir: Path, output_name: str) -> list[Path]:
-    check_input_size(source.stat().st_size, settings)
-    rendering = render_thumbnails(source.read_bytes(), settings)
-    written = []
-    for size, thumbnail in zip(settings.sizes, rendering.thumbnails, strict=True):
-        target = output_dir / thumbnail_name(source.name, size, thumbnail.extension, template=output_name)
-        target.parent.mkdir(parents=True, exist_ok=True)  # the template may add folders
-        _write_atomically(target, thumbnail.data)
-        written.append(target)
-    return written
+class _FileResult(NamedTuple):
+    written: tuple[str, ...] = ()
+    failure: str | None = None  # "reason: detail"
+    warnings: tuple[str, ...] = ()
+
+
+def _thumbnail_file(source: str, settings: ImagingSettings, output_dir: str, output_name: str) -> _FileResult:
+    try:
+        check_input_size(os.stat(source).st_size, settings)
+        with open(source, "rb") as file:
+            data = file.read()
+        rendering = render_thumbnails(data, settings)
+        written = []
+        for size, thumbnail in zip(settings.sizes, rendering.thumbnails, strict=True):
+            target = os.path.join(
+                output_dir, thumbnail_name(os.path.basename(source), size, thumbnail.extension, template=output_name)
+            )
+            os.makedirs(os.path.dirname(target), exist_ok=True)  # the template may add folders
+            _write_atomically(target, thumbnail.data)
+            written.append(target)
+    except errors.ThumbnailerError as error:
+        return _FileResult(failure=f"{error.reason}: {error}", warnings=error.warnings)
+    except OSError as error:
+        return _FileResult(failure=f"unreadable: {error.strerror or error}")
+    return _FileResult(tuple(written), warnings=rendering.warnings)
+
+
+def _thumbnail_files(args: argparse.Namespace, settings: ImagingSettings, output_name: str) -> Iterator[_FileResult]:
+    """Each file's result, in the order given; up to ``--jobs`` files in flight (Pillow
+    and libvips let go of the interpreter while they decode, resize and encode)."""
+
+    def one(source: str) -> _FileResult:
+        return _thumbnail_file(source, settings, args.output_dir, output_name)
+
+    if args.jobs == 1 or len(args.files) == 1:
+        yield from map(one, args.files)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(args.jobs, len(args.files)), thread_name_prefix="thumbnail") as pool:
+        yield from pool.map(one, args.files)
 
 
 def main(
@@ -156,7 +250,8 @@ def main(
 ) -> int:
     environ = os.environ if environ is None else environ
     out, err = stdout or sys.stdout, stderr or sys.stderr
-    args = _build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = _build_parser(argv).parse_args(argv)
     if args.command == "settings":
         out.write(config.markdown_table() + "\n")
         return ExitStatus.OK
@@ -169,16 +264,13 @@ def main(
     except ConfigError as error:
         err.write(f"error: {error}\n")
         return ExitStatus.USAGE
-    args.output_dir.mkdir(parents=True, exist_ok=True)
+    os.makedirs(args.output_dir, exist_ok=True)
     status = ExitStatus.OK
-    for source in args.files:
-        try:
-            for path in _thumbnail_file(source, settings, args.output_dir, output_name):
-                out.write(f"{path}\n")
-        except errors.ThumbnailerError as error:
-            err.write(f"{source}: {error.reason}: {error}\n")
-            status = ExitStatus.FAILED
-        except OSError as error:
-            err.write(f"{source}: unreadable: {error.strerror or error}\n")
+    for source, result in zip(args.files, _thumbnail_files(args, settings, output_name), strict=True):
+        out.writelines(f"{path}\n" for path in result.written)
+        if args.verbose:
+            err.writelines(f"{source}: warning: {message}\n" for message in result.warnings)
+        if result.failure is not None:
+            err.write(f"{source}: {result.failure}\n")
             status = ExitStatus.FAILED
     return status

@@ -19,18 +19,20 @@ alone for the AVIF and TIFF files that Pillow refuses (libavif's strict box pars
 CMYK with alpha), which libvips reads through libheif and libtiff.
 """
 
-from __future__ import annotations
-
 import contextlib
+import importlib
 import io
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Protocol
+from functools import cache
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
-from PIL import Image, ImageCms, ImageMath, UnidentifiedImageError
+from PIL import Image
 
 from thumbnailer import diagnostics, errors
 from thumbnailer.config import ImagingSettings
+
+if TYPE_CHECKING:
+    from PIL import ImageCms
 
 #: Formats accepted as input, identified by content. Pillow is told to try only these,
 #: so no other decoder (EPS, PSD, ...) ever sees untrusted bytes.
@@ -46,6 +48,8 @@ LIBVIPS_FALLBACK: frozenset[str] = frozenset({"AVIF", "TIFF"})
 # when a file's ISO-BMFF "ftyp" box names an HEIF brand, not at cold start.
 _HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"msf1"})
 _AVIF_BRANDS = frozenset({b"avif", b"avis"})
+# Little- and big-endian TIFF and BigTIFF, and the byte-swapped headers Pillow also reads.
+_TIFF_MAGIC = (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+", b"MM*\0", b"II\0*")
 # Files that are images, but in no supported format: named in the answer, so a user
 # knows what they sent (judged by their first bytes, as everything here).
 _OTHER_FORMATS: tuple[tuple[bytes, str], ...] = (
@@ -65,7 +69,6 @@ _OTHER_FORMATS: tuple[tuple[bytes, str], ...] = (
 # EXIF orientation; Artist and Copyright.
 _EXIF_ORIENTATION = 0x0112
 _CREDIT_TAGS = (0x013B, 0x8298)
-_SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 # Which ICC colour spaces can describe which working modes.
 _PROFILE_SPACES = {"RGB": "RGB ", "RGBA": "RGB ", "L": "GRAY", "CMYK": "CMYK"}
 
@@ -74,13 +77,12 @@ _PROFILE_SPACES = {"RGB": "RGB ", "RGBA": "RGB ", "L": "GRAY", "CMYK": "CMYK"}
 diagnostics.ignore_warning(Image.DecompressionBombWarning)
 
 
-@dataclass(frozen=True)
-class Pixels:
+class Pixels(NamedTuple):
     """Decoded pixels in a working mode (L, RGB, RGBA, CMYK or I for 16-bit), and the
     transform that takes them to sRGB (None: they are sRGB, or their profile is unusable)."""
 
     image: Image.Image
-    colour: ImageCms.ImageCmsTransform | None
+    colour: "ImageCms.ImageCmsTransform | None"
 
 
 class Source(Protocol):
@@ -139,7 +141,7 @@ def sniff(data: bytes) -> str | None:
         return "GIF"
     if data[:2] == b"BM":
         return "BMP"
-    if data[:4] in (b"II*\0", b"MM\0*"):
+    if data[:4] in _TIFF_MAGIC:
         return "TIFF"
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "WEBP"
@@ -175,44 +177,64 @@ def open_source(data: bytes, settings: ImagingSettings, libvips_formats: frozens
     return source
 
 
+# The Pillow plugin of each format: imported for the format that arrives only (Image.open
+# would import five plugins first, then try them in turn; a command-line run on one small
+# JPEG would spend more time importing than thumbnailing).
+_PLUGINS = {
+    "JPEG": "PIL.JpegImagePlugin",
+    "PNG": "PIL.PngImagePlugin",
+    "GIF": "PIL.GifImagePlugin",
+    "BMP": "PIL.BmpImagePlugin",
+    "TIFF": "PIL.TiffImagePlugin",
+    "WEBP": "PIL.WebPImagePlugin",
+    "AVIF": "PIL.AvifImagePlugin",
+}
+
+
 def _open_with_pillow(data: bytes, claimed: str | None, libvips_formats: frozenset[str]) -> Source:
+    if claimed is None:
+        raise _not_an_image(data)
     if claimed == "HEIF":
         import pillow_heif
 
         # pillow-heif applies the container's rotation and mirroring and resets the EXIF
         # orientation to 1, so the pixels it gives are upright already.
         pillow_heif.register_heif_opener()
-    elif claimed == "TIFF":
+    else:
+        importlib.import_module(_PLUGINS[claimed])  # registers the format's opener
+    if claimed == "TIFF":
         diagnostics.capture_libtiff()
-    formats = INPUT_FORMATS if claimed == "HEIF" else tuple(name for name in INPUT_FORMATS if name != "HEIF")
+    factory, _ = Image.OPEN[claimed]
     try:
-        image = Image.open(io.BytesIO(data), formats=formats)
-    except UnidentifiedImageError:
-        refusal = _refusal(data, claimed)
+        image = factory(io.BytesIO(data), "")
+    except Exception as error:
+        refusal = _refusal(data, claimed, error)
         if claimed in LIBVIPS_FALLBACK:
             try:
                 return LibvipsSource(data, claimed)
-            except Exception as error:
-                raise type(refusal)(f"{refusal}; libvips: {_described(error)}") from None
+            except Exception as fallback_error:
+                raise type(refusal)(f"{refusal}; libvips: {_described(fallback_error)}") from None
         raise refusal from None
     return PillowSource(image, data, libvips_formats)
 
 
-def _refusal(data: bytes, claimed: str | None) -> errors.PermanentError:
-    """Why Pillow refused the file: not an image, an unsupported variant, or damage."""
-    if claimed is None:
-        supported = ", ".join(INPUT_FORMATS)
-        for magic, what in _OTHER_FORMATS:
-            if data.startswith(magic):
-                return errors.NotAnImage(f"{what}, not a supported format ({supported})")
-        if data.lstrip()[:5] in (b"<?xml", b"<svg ", b"<svg>") and b"<svg" in data[:4096]:
-            return errors.NotAnImage(f"an SVG document, not a supported format ({supported}); SVG is never rendered")
-        return errors.NotAnImage(f"not an image in a supported format ({supported}), judged by its content")
+def _not_an_image(data: bytes) -> errors.NotAnImage:
+    supported = ", ".join(INPUT_FORMATS)
+    for magic, what in _OTHER_FORMATS:
+        if data.startswith(magic):
+            return errors.NotAnImage(f"{what}, not a supported format ({supported})")
+    if data.lstrip()[:5] in (b"<?xml", b"<svg ", b"<svg>") and b"<svg" in data[:4096]:
+        return errors.NotAnImage(f"an SVG document, not a supported format ({supported}); SVG is never rendered")
+    return errors.NotAnImage(f"not an image in a supported format ({supported}), judged by its content")
+
+
+def _refusal(data: bytes, claimed: str, error: Exception) -> errors.PermanentError:
+    """Why Pillow refused a file of a supported format: an unsupported variant, or damage."""
     variant = _jpeg_variant(data) if claimed == "JPEG" else None
     if variant:
         return errors.UnsupportedVariant(f"{variant}: only 8-bit baseline, progressive and arithmetic JPEGs are read")
-    said = _plugin_refusal(data, claimed)
-    if claimed == "HEIF" and said.split(": ", 2)[-1].startswith("Unsupported"):
+    said = _described(error)
+    if claimed == "HEIF" and str(error).startswith("Unsupported"):
         return errors.UnsupportedVariant(f"a HEIF file with no image that can be decoded: {said}")
     return errors.CorruptImage(f"a {claimed} file that cannot be read: {said}")
 
@@ -235,18 +257,6 @@ def _jpeg_variant(data: bytes) -> str | None:
             return f"a {precision}-bit JPEG" if precision != 8 else None
         offset += 2 + int.from_bytes(data[offset + 2 : offset + 4], "big")
     return None
-
-
-def _plugin_refusal(data: bytes, claimed: str) -> str:
-    """What the format's own Pillow plugin says about the file (Image.open only says it
-    could not identify it)."""
-    Image.init()
-    factory, _ = Image.OPEN[claimed]
-    try:
-        factory(io.BytesIO(data), "").close()
-    except Exception as error:
-        return _described(error)
-    return "Pillow could not identify it"
 
 
 class PillowSource:
@@ -272,16 +282,19 @@ class PillowSource:
     def pixels(self, request: tuple[int, int] | None) -> Pixels:
         with _decoding():
             image, icc_profile = self._image, self._image.info.get("icc_profile")
-            if self._libvips:
-                # All of a PNG or WebP, even one that needs no shrinking: libvips keeps a
-                # 16-bit colour key exact, where Pillow reads 16-bit samples as 8-bit.
-                from thumbnailer import libvips
+            if self._libvips and (request is not None or self._keyed_16_bit()):
+                from thumbnailer import libvips  # loads libvips: only when such a file arrives
 
                 image, icc_profile = libvips.decode_shrunk(self._data, *(request or self.size))
             elif request is not None and self.format in ("JPEG", "MPO"):
                 image.draft(image.mode, request)  # the smallest DCT scale at least this big
             working = _to_working_mode(image)
             return Pixels(working, _colour_transform(icc_profile, working.mode))
+
+    def _keyed_16_bit(self) -> bool:
+        """A PNG with 16-bit samples and a tRNS colour key: Pillow reads the samples as 8-bit,
+        which blurs the key, so libvips decodes it even where no shrinking is needed."""
+        return self.format == "PNG" and self._data[24:25] == b"\x10" and "transparency" in self._image.info
 
     def frames(self) -> Iterator[tuple[Image.Image, int]]:
         for index in range(self.frame_count):
@@ -410,6 +423,8 @@ def _to_working_mode(image: Image.Image) -> Image.Image:
 
 def _keyed_16_bit_grey(image: Image.Image, key: int) -> Image.Image:
     """16-bit grey whose pixels equal to ``key`` are transparent (a PNG tRNS chunk)."""
+    from PIL import ImageMath
+
     grey = image.convert("I")
     alpha = ImageMath.lambda_eval(lambda names: (names["v"] != key) * 255, v=grey)
     assert isinstance(alpha, Image.Image)
@@ -417,11 +432,13 @@ def _keyed_16_bit_grey(image: Image.Image, key: int) -> Image.Image:
     return Image.merge("RGBA", (level, level, level, alpha.convert("L")))
 
 
-def _colour_transform(icc_profile: bytes | None, mode: str) -> ImageCms.ImageCmsTransform | None:
+def _colour_transform(icc_profile: bytes | None, mode: str) -> "ImageCms.ImageCmsTransform | None":
     """The transform from the embedded profile to sRGB, for pixels of ``mode`` (16-bit ``I``
     is shown as ``L``); None if there is no profile, it is sRGB, or it is unusable."""
     if not icc_profile:
         return None
+    from PIL import ImageCms  # (lcms: only for files that carry a profile)
+
     mode = "L" if mode == "I" else mode
     try:
         profile = ImageCms.ImageCmsProfile(io.BytesIO(icc_profile))
@@ -430,7 +447,14 @@ def _colour_transform(icc_profile: bytes | None, mode: str) -> ImageCms.ImageCms
         if (profile.profile.profile_description or "").startswith("sRGB"):
             return None
         output_mode = "RGBA" if mode == "RGBA" else "RGB"
-        return ImageCms.buildTransform(profile, _SRGB, mode, output_mode, renderingIntent=ImageCms.Intent.PERCEPTUAL)
+        return ImageCms.buildTransform(profile, _srgb(), mode, output_mode, renderingIntent=ImageCms.Intent.PERCEPTUAL)
     except Exception as error:  # a broken profile must not cost the thumbnail: the pixels are shown as sRGB
         diagnostics.note(f"ignored the embedded ICC profile: {_described(error)}")
         return None
+
+
+@cache
+def _srgb() -> "ImageCms.ImageCmsProfile":
+    from PIL import ImageCms
+
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))

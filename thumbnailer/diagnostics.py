@@ -15,13 +15,11 @@ is not collecting goes to the ``thumbnailer.decoders`` logger, never to stderr.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import logging
 import re
 import threading
 import warnings
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 #: At most this many distinct messages are kept per image, each at most this long.
@@ -158,70 +156,32 @@ def _route_logging() -> None:
             decoder_logger.propagate = False
 
 
-# -- libtiff ------------------------------------------------------------------------------------
+# -- libtiff and GLib, through ctypes (imported only when a TIFF or libvips is) --------------
 # libtiff prints errors to stderr unless an error handler is set. Pillow sets none (it only
-# silences warnings while decoding), so one is set here, through ctypes, on the libtiff that
-# Pillow's own extension has loaded. The handler's arguments are a printf format and a
-# va_list, which vsnprintf formats; a va_list arrives as a pointer on x86-64 and arm64.
+# silences warnings while decoding), so one is set on the libtiff that Pillow's own
+# extension has loaded. Its arguments are a printf format and a va_list, which vsnprintf
+# formats; a va_list arrives as a pointer on x86-64 and arm64.
+#
+# libvips logs through GLib. pyvips takes the "VIPS" domain (to the pyvips logger, routed
+# above); GLib's own domains (a GObject property out of range on a crafted file) would
+# print to stderr, so a default handler takes every other domain.
 
-_TIFF_HANDLER = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_void_p)
-_libc = ctypes.CDLL(None)
-_libc.vsnprintf.argtypes = (ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_void_p)
+_kept_alive: list[object] = []  # the ctypes callbacks, for as long as C may call them
+_vsnprintf: Any = None
 
 
 def _libtiff_message(module: bytes | None, template: bytes | None, arguments: int | None) -> None:
+    import ctypes
+
     try:
         buffer = ctypes.create_string_buffer(MAX_MESSAGE_CHARACTERS * 2)
-        _libc.vsnprintf(buffer, len(buffer), template or b"", arguments)
+        _vsnprintf(buffer, len(buffer), template or b"", arguments)
         # Pillow opens every TIFF under the made-up name "tempfile.tif": it says nothing.
         text = buffer.value.decode("utf-8", "replace").replace("tempfile.tif: ", "")
         where = module.decode("utf-8", "replace") if module else "tempfile.tif"
         note(f"libtiff: {text}" if where == "tempfile.tif" else f"libtiff: {where}: {text}")
     except Exception:  # an exception must not cross back into C
         return
-
-
-_libtiff_handler = _TIFF_HANDLER(_libtiff_message)  # kept alive for as long as libtiff may call it
-
-
-def _loaded_library(name: str, prefer: str) -> str | None:
-    """The path of a shared library this process has loaded (the one whose path names
-    ``prefer``, if several), or None."""
-    try:
-        maps = Path("/proc/self/maps").read_text()
-    except OSError:
-        return None
-    paths = sorted(set(re.findall(rf"(/\S*/{name}[^/\s]*\.so[^/\s]*)", maps)))
-    preferred = [path for path in paths if prefer in path.lower()]
-    found = preferred or paths
-    return found[0] if found else None
-
-
-def capture_libtiff() -> None:
-    """Send libtiff's error messages to the image being decoded; idempotent. Called before
-    the first TIFF is decoded, so the common formats never pay for it."""
-    global _libtiff_done
-    with _libtiff_lock:
-        if _libtiff_done:
-            return
-        _libtiff_done = True
-        import PIL._imaging  # noqa: F401  (loads Pillow's libtiff, if it links one)
-
-        path = _loaded_library("libtiff", prefer="pillow")
-        if path is None:
-            return
-        libtiff = ctypes.CDLL(path)
-        libtiff.TIFFSetErrorHandler.argtypes = (_TIFF_HANDLER,)
-        libtiff.TIFFSetErrorHandler.restype = ctypes.c_void_p
-        libtiff.TIFFSetErrorHandler(_libtiff_handler)
-
-
-# -- GLib (inside libvips) ---------------------------------------------------------------------
-# libvips logs through GLib. pyvips takes the "VIPS" domain (to the pyvips logger, routed
-# above); GLib's own domains (a GObject property out of range on a crafted file) would
-# print to stderr, so a default handler takes every other domain.
-
-_GLIB_HANDLER = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p)
 
 
 def _glib_message(domain: bytes | None, level: int, message: bytes | None, data: int | None) -> None:
@@ -232,15 +192,57 @@ def _glib_message(domain: bytes | None, level: int, message: bytes | None, data:
         return
 
 
-_glib_handler = _GLIB_HANDLER(_glib_message)
+def _loaded_library(name: str, prefer: str) -> str | None:
+    """The path of a shared library this process has loaded (the one whose path names
+    ``prefer``, if several), or None."""
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = sorted(set(re.findall(rf"(/\S*/{name}[^/\s]*\.so[^/\s]*)", maps.read())))
+    except OSError:
+        return None
+    preferred = [path for path in paths if prefer in path.lower()]
+    found = preferred or paths
+    return found[0] if found else None
+
+
+def capture_libtiff() -> None:
+    """Send libtiff's error messages to the image being decoded; idempotent. Called before
+    the first TIFF is decoded, so the common formats never pay for it."""
+    global _libtiff_done, _vsnprintf
+    with _libtiff_lock:
+        if _libtiff_done:
+            return
+        _libtiff_done = True
+        import ctypes
+
+        import PIL._imaging  # noqa: F401  (loads Pillow's libtiff, if it links one)
+
+        path = _loaded_library("libtiff", prefer="pillow")
+        if path is None:
+            return
+        libc = ctypes.CDLL(None)
+        libc.vsnprintf.argtypes = (ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_void_p)
+        _vsnprintf = libc.vsnprintf
+        handler_type = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_void_p)
+        handler = handler_type(_libtiff_message)
+        _kept_alive.append(handler)
+        libtiff = ctypes.CDLL(path)
+        libtiff.TIFFSetErrorHandler.argtypes = (handler_type,)
+        libtiff.TIFFSetErrorHandler.restype = ctypes.c_void_p
+        libtiff.TIFFSetErrorHandler(handler)
 
 
 def capture_glib() -> None:
     """Send GLib's messages to the image being decoded; called when libvips is loaded."""
+    import ctypes
+
     path = _loaded_library("libvips", prefer="pyvips")
     if path is None:
         return
+    handler_type = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p)
+    handler = handler_type(_glib_message)
+    _kept_alive.append(handler)
     libvips = ctypes.CDLL(path)
-    libvips.g_log_set_default_handler.argtypes = (_GLIB_HANDLER, ctypes.c_void_p)
+    libvips.g_log_set_default_handler.argtypes = (handler_type, ctypes.c_void_p)
     libvips.g_log_set_default_handler.restype = ctypes.c_void_p
-    libvips.g_log_set_default_handler(_glib_handler, None)
+    libvips.g_log_set_default_handler(handler, None)

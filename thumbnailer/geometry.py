@@ -4,17 +4,14 @@ Nothing here touches pixels, so every rule (no upscaling, centre crop, extreme
 aspect ratios) is unit-tested with plain numbers.
 """
 
-from __future__ import annotations
-
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from thumbnailer.config import FitMode, Size
 
 Box = tuple[float, float, float, float]
 
 
-@dataclass(frozen=True)
-class Plan:
+class Plan(NamedTuple):
     """Resize the ``box`` region of the source to ``size``, then centre it on ``canvas``.
 
     ``box`` and ``size`` are in the source's stored orientation; ``canvas`` as displayed.
@@ -24,7 +21,7 @@ class Plan:
     size: tuple[int, int]
     canvas: tuple[int, int]
 
-    def transposed(self) -> Plan:
+    def transposed(self) -> "Plan":
         """The plan for the source as stored with its axes swapped (EXIF orientations 5-8).
 
         Every box is centred, so swapping the axes is all it takes. The canvas stays
@@ -33,7 +30,7 @@ class Plan:
         left, top, right, bottom = self.box
         return Plan(box=(top, left, bottom, right), size=(self.size[1], self.size[0]), canvas=self.canvas)
 
-    def scaled_source(self, width: int, height: int, scaled_width: int, scaled_height: int) -> Plan:
+    def scaled_source(self, width: int, height: int, scaled_width: int, scaled_height: int) -> "Plan":
         """The same plan for a ``width`` x ``height`` source decoded at a reduced scale (JPEG ``draft``)."""
         fx, fy = scaled_width / width, scaled_height / height
         left, top, right, bottom = self.box

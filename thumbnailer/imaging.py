@@ -9,17 +9,18 @@ without metadata. Orientation, colour conversion and alpha checks run on the sma
 image, where they cost next to nothing. Everything here works on decoded pixels only.
 """
 
-from __future__ import annotations
-
 import io
-from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, NamedTuple
 
-from PIL import Image, ImageCms
+from PIL import Image
 
 from thumbnailer import diagnostics, errors
 from thumbnailer.config import Animation, Color, ImagingSettings, OutputFormat, Size
 from thumbnailer.decoding import LIBVIPS_FORMATS, Pixels, Source, opened
 from thumbnailer.geometry import Plan, plan_thumbnail, shrunk_decode_size
+
+if TYPE_CHECKING:
+    from PIL import ImageCms
 
 # Output encodings: Pillow format name, file extension, content type.
 _ENCODINGS: dict[str, tuple[str, str, str]] = {
@@ -47,8 +48,7 @@ _ORIENTATION_TRANSPOSE: dict[int, Image.Transpose] = {
 }
 
 
-@dataclass(frozen=True)
-class Thumbnail:
+class Thumbnail(NamedTuple):
     width: int
     height: int
     format: str  # key of _ENCODINGS, e.g. "jpeg"
@@ -57,8 +57,7 @@ class Thumbnail:
     data: bytes
 
 
-@dataclass(frozen=True)
-class Rendering:
+class Rendering(NamedTuple):
     source_format: str
     source_width: int
     source_height: int
@@ -92,7 +91,7 @@ def render_thumbnails(
         except errors.ThumbnailerError as error:
             error.warnings = collected.messages()
             raise
-    return replace(rendering, warnings=collected.messages())
+    return rendering._replace(warnings=collected.messages())
 
 
 def _render(source: Source, settings: ImagingSettings) -> Rendering:
@@ -179,7 +178,7 @@ def _encode_animation(
     quality: int,
     credits: bytes | None,
 ) -> Thumbnail:
-    pillow_format, extension, content_type = _ENCODINGS[output_format]
+    _, extension, content_type = _ENCODINGS[output_format]
     options: dict[str, object] = {"save_all": True, "append_images": frames[1:], "duration": durations}
     if loop is not None:
         options["loop"] = loop
@@ -189,10 +188,10 @@ def _encode_animation(
             options["exif"] = credits  # GIF has no place for EXIF
     else:
         options["disposal"] = 2  # each frame replaces the last: no ghosts where frames are transparent
-    buffer = io.BytesIO()
-    frames[0].save(buffer, pillow_format, **options)
     first = frames[0]
-    return Thumbnail(first.width, first.height, output_format, extension, content_type, buffer.getvalue())
+    return Thumbnail(
+        first.width, first.height, output_format, extension, content_type, _saved(first, extension, options)
+    )
 
 
 def _make_one(
@@ -216,14 +215,12 @@ def _make_one(
     return _encode(small, output_format, settings, credits, settings.quality_for(size))
 
 
-def _to_srgb(image: Image.Image, colour: ImageCms.ImageCmsTransform | None) -> Image.Image:
+def _to_srgb(image: Image.Image, colour: "ImageCms.ImageCmsTransform | None") -> Image.Image:
     if image.mode == "I":
         # 16-bit samples: scale 0..65535 to 0..255 (a plain convert would clip to white).
         image = image.point(lambda value: value * (1 / 257)).convert("L")
     if colour is not None:
-        converted = ImageCms.applyTransform(image, colour)
-        assert converted is not None
-        return converted
+        return colour.apply(image)
     if image.mode == "CMYK":
         return image.convert("RGB")
     return image
@@ -262,7 +259,7 @@ def _choose_format(setting: OutputFormat, source_format: str, *, has_alpha: bool
 def _encode(
     image: Image.Image, output_format: str, settings: ImagingSettings, credits: bytes | None, quality: int
 ) -> Thumbnail:
-    pillow_format, extension, content_type = _ENCODINGS[output_format]
+    _, extension, content_type = _ENCODINGS[output_format]
     if output_format == "jpeg" and image.mode == "RGBA":
         image = _flatten(image, settings.background)
     # A fresh info dict: no EXIF, GPS, XMP or ICC profile travels to the thumbnail, only
@@ -271,9 +268,18 @@ def _encode(
     options = _encoder_options(output_format, quality)
     if credits and output_format in ("jpeg", "webp", "png", "avif"):
         options["exif"] = credits
+    return Thumbnail(
+        image.width, image.height, output_format, extension, content_type, _saved(image, extension, options)
+    )
+
+
+def _saved(image: Image.Image, extension: str, options: dict[str, object]) -> bytes:
+    """The encoded image. Pillow is given a file name, not a format: with a format it first
+    imports five plugins whatever the format, with a name only the one that encodes it."""
     buffer = io.BytesIO()
-    image.save(buffer, pillow_format, **options)
-    return Thumbnail(image.width, image.height, output_format, extension, content_type, buffer.getvalue())
+    buffer.name = f"thumbnail.{extension}"
+    image.save(buffer, None, **options)
+    return buffer.getvalue()
 
 
 def _encoder_options(output_format: str, quality: int) -> dict[str, object]:

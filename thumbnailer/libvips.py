@@ -11,10 +11,8 @@ in imaging.py, so both paths make the same thumbnail.
 Imported on first use only: the common path (JPEG) never loads libvips.
 """
 
-from __future__ import annotations
-
 import logging
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import pyvips
 from PIL import Image
@@ -39,8 +37,7 @@ class DecodeError(Exception):
     """libvips could not decode the data (truncated or corrupt)."""
 
 
-@dataclass(frozen=True)
-class Header:
+class Header(NamedTuple):
     width: int
     height: int
     orientation: int  # the EXIF orientation libvips read (it applies none itself here)
