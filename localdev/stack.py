@@ -49,8 +49,13 @@ class PortInUse(RuntimeError):
 
 
 def _claim_port(port: int, variable: str) -> int:
-    """The port to use: ``port`` if free (fail naming the variable if not), any free port for 0."""
+    """The port to use: ``port`` if free (fail naming the variable if not), any free port for 0.
+
+    A port is in use only when something listens on it: with SO_REUSEADDR, as the servers
+    themselves bind, the sockets a stopped run left in TIME_WAIT do not count.
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:

@@ -16,6 +16,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
 from localdev.function import ROOT
+from localdev.processes import free_port
 from tests.e2e.conftest import wait_for
 
 FREE_PORTS = dict.fromkeys(("WEB_PORT", "STORAGE_PORT", "STORAGE_TLS_PORT", "PUBSUB_PORT", "FUNCTION_PORT"), "0")
@@ -132,3 +133,35 @@ def test_a_port_in_use_is_named(state: Path) -> None:
     assert result.returncode == 1
     assert f"WEB_PORT: port {port} on 127.0.0.1 is in use" in result.stdout
     assert _processes_mentioning(str(state)) == []
+
+
+def _in_time_wait(ports: set[int]) -> set[int]:
+    """Which of ``ports`` (on 127.0.0.1) have a connection in TIME_WAIT, from /proc/net/tcp."""
+    found = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state_code = line.split()[1], line.split()[3]
+        if state_code == "06" and int(local.split(":")[1], 16) in ports:
+            found.add(int(local.split(":")[1], 16))
+    return found
+
+
+def test_a_stopped_run_can_be_started_again_at_once_on_the_same_ports(state: Path, tmp_path: Path) -> None:
+    """Ctrl-C leaves the servers' closed connections in TIME_WAIT for a minute; nothing
+    listens, so the same fixed ports must be taken again at once."""
+    ports = {name: str(free_port()) for name in FREE_PORTS}
+    environ = {**os.environ, **ports, "LOCAL_DIR": str(state)}
+
+    def run_once(log: Path) -> None:
+        process = _start(environ, log)
+        try:
+            wait_for(lambda: (state / "env").exists() or process.poll() is not None, "the env file", deadline=60)
+            assert process.poll() is None, log.read_text()
+            wait_for(lambda: "failed: " in log.read_text() or None, "the samples to be processed")
+        finally:
+            process.send_signal(signal.SIGINT)
+            assert process.wait(timeout=60) == 0, log.read_text()
+
+    run_once(tmp_path / "first.log")
+    assert _in_time_wait({int(port) for port in ports.values()}), "no TIME_WAIT: this test would prove nothing"
+    run_once(tmp_path / "second.log")
+    assert "is in use" not in (tmp_path / "second.log").read_text()
