@@ -14,7 +14,7 @@ PYTHON313 ?= $(shell for candidate in python3.13 $$(pyenv root 2>/dev/null)/vers
 	"$$candidate" -c pass >/dev/null 2>&1 && { command -v "$$candidate"; break; }; done)
 VENV313 := .venv313
 
-.PHONY: venv run lint audit lock test unit integration e2e deploy-tests compat latency bench soak system-packages clean
+.PHONY: venv run lint audit lock test unit integration e2e deploy-tests compat latency bench soak fuzz system-packages clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ bench: $(STAMP)
 # (soak/RESULTS.md and README's Reliability figures). `make test` runs a short form.
 soak: $(STAMP)
 	$(BIN)/python -m soak $(SOAK_ARGS)
+
+# The fuzz test (tests/unit/test_fuzz.py) on a larger corpus of damaged files than `make test` runs.
+FUZZ_CASES ?= 20000
+fuzz: $(STAMP)
+	FUZZ_CASES=$(FUZZ_CASES) $(BIN)/pytest tests/unit/test_fuzz.py
 
 # Debian packages some tests need: chromium for the browser test (Playwright's own browser
 # download cannot work here) and shellcheck for deploy.sh. Installed when missing and we

@@ -21,7 +21,7 @@ import PIL
 import pyvips
 from PIL import Image
 
-from bench import corpus, measure, quality
+from bench import corpus, measure, processes, quality
 from bench.candidates import CONVERSIONS, SIDE, floor, libvips_threads, project
 from bench.report import MemoryRow, QualityRow, Results, SpeedRow, Throughput, render
 from localdev.readme import show_in_readme
@@ -155,7 +155,15 @@ def notes(bare_mib: float, small: list[str]) -> list[str]:
         "carry no profile), alpha onto white, the cover crop, Lanczos in floating point per channel, rounded once. "
         "Ceiling: that reference saved as JPEG Q85. libvips converts profile-less CMYK through its built-in CMYK "
         "profile, so its CMYK PSNR also measures a different colour conversion.",
-        "Cold start: medians over fresh processes with OUTPUT_BUCKET set (the bucket is never contacted).",
+        "Cold start: medians over fresh processes with OUTPUT_BUCKET set (the bucket is never contacted). "
+        "The command line's start-up: fresh processes, interleaved with a bare `import PIL.Image`, the package's "
+        "bytecode compiled first (as a user's second run finds it; these machines set PYTHONDONTWRITEBYTECODE).",
+        "Whole processes (section 6): each a fresh process timed from spawn to exit, start-up included, median of "
+        "the runs, interleaved. cli: `python -m thumbnailer thumbnail --size 200x200 --format jpeg --quality 85` "
+        "with its default --jobs (the usable cores). libvips: one Python process looping over the files with "
+        "`thumbnail_buffer(data, 200, height=200, crop='centre')` and jpegsave Q85, libvips' default threading. "
+        "naive: one process, the naive conversion above, file after file. Peak MiB: the process's resident "
+        "high-water mark (wait4) above a bare interpreter's; per file in flight: divided by the jobs.",
     ] + (floor_caveat if small else [])
 
 
@@ -173,10 +181,21 @@ def run(arguments: argparse.Namespace) -> Results:
         jpeg12 = next(item for item in items.items if item.name == "JPEG 12 MP")
         cold = measure.cold_start(jpeg12.path, 3 if quick else 5)
         small = below_thumbnail_at_one_eighth(items.timed)
+        environ = processes.environment()
+        logger.info("command line start-up")
+        assert items.tiny_jpeg is not None
+        cli_start = processes.cli_start(items.tiny_jpeg, Path(folder), 5 if quick else 21, environ)
+        batches = []
+        for group in items.batches:
+            logger.info("whole processes: %d %s files", len(group.files), group.name)
+            runs = 1 if quick else 5
+            batches.append(
+                processes.batch(group.name, group.files, Path(folder), runs, environ, naive=group.name == "JPEG")
+            )
     bare_mib = bare_kib / 1024
     return Results(
         header(arguments.runs, quick), speed, memory, bare_mib, threads, qualities, cold, items.unsupported,
-        notes(bare_mib, small),
+        notes(bare_mib, small), cli_start, batches,
     )  # fmt: skip
 
 

@@ -58,10 +58,20 @@ class Unsupported:
 
 
 @dataclass(frozen=True)
+class Batch:
+    """Files of one format for the whole-process comparison, on disk."""
+
+    name: str
+    files: tuple[Path, ...]
+
+
+@dataclass(frozen=True)
 class Corpus:
     items: tuple[Item, ...]
     unsupported: tuple[Unsupported, ...]
     throughput: tuple[bytes, ...]  # different 12 MP baseline JPEGs
+    batches: tuple[Batch, ...] = ()
+    tiny_jpeg: Path | None = None  # the command line's start-up: a one-file run that is all start-up
 
     @property
     def timed(self) -> tuple[Item, ...]:
@@ -131,28 +141,36 @@ def throughput_set(base: Image.Image, count: int) -> tuple[bytes, ...]:
     return tuple(encode(vary(base, variant), "JPEG", quality=90) for variant in range(count))
 
 
-def heic_unsupported_reason() -> str | None:
-    """Why no HEIC item can be made here, or None if libvips can encode HEVC.
-
-    Pillow has no HEIC codec at all (a plugin such as pillow-heif would be needed), so
-    only libvips could make one; pyvips-binary's libheif is built without HEVC.
-    """
-    import pyvips  # imported here: only this check needs it
-
-    try:
-        pyvips.Image.black(16, 16, bands=3).heifsave_buffer(compression="hevc")
-    except pyvips.Error as error:
-        detail = str(error).strip().splitlines()[-1].strip()  # the first line only names the call
-        return f"not supported (no HEIC codec in Pillow; pyvips-binary has no HEVC: {detail})"
-    return None
-
-
 def heic(image: Image.Image) -> bytes:
-    import pyvips
+    """HEIC as a phone writes it, encoded with pillow-heif (libheif with x265, in its wheel)."""
+    import pillow_heif
 
-    vips = pyvips.Image.new_from_memory(image.tobytes(), image.width, image.height, 3, "uchar")
-    data: bytes = vips.heifsave_buffer(Q=90, compression="hevc")
-    return data
+    buffer = io.BytesIO()
+    pillow_heif.from_pillow(image).save(buffer, quality=90)
+    return buffer.getvalue()
+
+
+def _batch(folder: Path, name: str, extension: str, images: list[bytes]) -> Batch:
+    where = folder / f"batch-{name.lower()}"
+    where.mkdir()
+    paths = []
+    for index, data in enumerate(images):
+        path = where / f"{index:02d}.{extension}"
+        path.write_bytes(data)
+        paths.append(path)
+    return Batch(name, tuple(paths))
+
+
+def batches(folder: Path, scene12: Image.Image, jpegs: tuple[bytes, ...], *, quick: bool) -> tuple[Batch, ...]:
+    """24 different 12 MP JPEGs, 6 RGBA PNGs and 6 WebPs (4, 2 and 2 with ``quick``)."""
+    count = 2 if quick else 6
+    pngs = [encode(with_vignette_alpha(vary(scene12, 20 + index)), "PNG") for index in range(count)]
+    webps = [encode(vary(scene12, 30 + index), "WEBP", quality=90) for index in range(count)]
+    return (
+        _batch(folder, "JPEG", "jpeg", list(jpegs[: 4 if quick else 24])),
+        _batch(folder, "PNG", "png", pngs),
+        _batch(folder, "WebP", "webp", webps),
+    )
 
 
 def build(folder: Path, *, quick: bool, throughput_count: int) -> Corpus:
@@ -171,9 +189,12 @@ def build(folder: Path, *, quick: bool, throughput_count: int) -> Corpus:
     add("JPEG 1 MP", "JPEG", encode(photo(*MP1), "JPEG", quality=90), group=BASELINE_JPEG)
     add("JPEG 12 MP", "JPEG", encode(vary(scene12, 0), "JPEG", quality=90), group=BASELINE_JPEG)
     rgba12 = encode(with_vignette_alpha(vary(scene12, 5)), "PNG")
+    jpegs = throughput_set(scene12, max(throughput_count, 4 if quick else 24))
+    tiny = folder / "tiny.jpeg"
+    tiny.write_bytes(encode(photo(64, 48), "JPEG", quality=90))
     if quick:
         add("PNG 12 MP RGBA", "PNG", rgba12, group=LIBVIPS_PARITY)
-        return Corpus(tuple(items), (), throughput_set(scene12, throughput_count))
+        return Corpus(tuple(items), (), jpegs[:throughput_count], batches(folder, scene12, jpegs, quick=True), tiny)
 
     scene24 = landscape(*MP24)
     add("JPEG 24 MP", "JPEG", encode(vary(scene24, 0), "JPEG", quality=90), group=BASELINE_JPEG)
@@ -191,15 +212,13 @@ def build(folder: Path, *, quick: bool, throughput_count: int) -> Corpus:
     else:
         unsupported.append(Unsupported("AVIF 12 MP", "not supported (this Pillow has no AVIF codec)"))
     add(f"GIF {GIF_SIZE[0]}x{GIF_SIZE[1]}, {GIF_FRAMES} frames", "GIF", animated_gif(landscape(*GIF_SIZE), GIF_FRAMES))
-    heic_reason = heic_unsupported_reason()
-    if heic_reason is None:
-        add("HEIC 12 MP", "HEIF", heic(vary(scene12, 8)))
-    else:
-        unsupported.append(Unsupported("HEIC 12 MP", heic_reason))
+    add("HEIC 12 MP", "HEIF", heic(vary(scene12, 8)))
 
     # Memory check only: the largest inputs of the formats that cannot be shrunk on decode.
     add("PNG 24 MP RGBA", "PNG", encode(with_vignette_alpha(vary(scene24, 5)), "PNG"), timed=False)
     add("WebP 24 MP", "WEBP", encode(vary(scene24, 6), "WEBP", quality=90), timed=False)
     if avif:
         add("AVIF 24 MP", "AVIF", encode(vary(scene24, 7), "AVIF", quality=80, speed=8), timed=False)
-    return Corpus(tuple(items), tuple(unsupported), throughput_set(scene12, throughput_count))
+    return Corpus(
+        tuple(items), tuple(unsupported), jpegs[:throughput_count], batches(folder, scene12, jpegs, quick=False), tiny
+    )

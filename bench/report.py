@@ -8,7 +8,11 @@ from dataclasses import dataclass, field
 
 from bench.corpus import Unsupported
 from bench.measure import ColdStart, Timings
+from bench.processes import Batch, CliStart
 from bench.targets import (
+    CLI_MIB_PER_FILE,
+    CLI_OVER_LIBVIPS,
+    CLI_START_OVER_BARE,
     DECODERS_AGREE,
     NAIVE_OVER_PROJECT,
     PROJECT_MIB,
@@ -68,6 +72,8 @@ class Results:
     cold_start: ColdStart
     unsupported: tuple[Unsupported, ...]
     notes: list[str] = field(default_factory=list)
+    cli_start: CliStart | None = None
+    batches: list[Batch] = field(default_factory=list)
 
 
 def ratio(numerator: float | None, denominator: float | None) -> float | None:
@@ -174,6 +180,49 @@ def cold_start_table(result: ColdStart) -> list[str]:
     return table(["Fresh process", "median ms"], body)
 
 
+def cli_start_table(result: CliStart) -> list[str]:
+    over = ratio(result.cli_ms, result.bare_ms)
+    body = [
+        ["`python -c 'import PIL.Image'`", number(result.bare_ms), ""],
+        ["`python -m thumbnailer thumbnail -o OUT tiny.jpeg` (64x48)", number(result.cli_ms), ""],
+        [
+            CLI_START_OVER_BARE,
+            number(over, 2, "x"),
+            verdict(targets_for("cli start", None), {CLI_START_OVER_BARE: over}),
+        ],
+    ]
+    return table([f"Fresh process, median of {result.runs}", "ms", "target"], body)
+
+
+def batch_metrics(row: Batch) -> dict[str, float | None]:
+    above = row.peak_mib.get("cli", 0.0) - row.bare_mib
+    return {
+        CLI_OVER_LIBVIPS: ratio(row.seconds.get("cli"), row.seconds.get("libvips")),
+        CLI_MIB_PER_FILE: above / row.jobs,
+    }
+
+
+def batch_table(rows: list[Batch]) -> list[str]:
+    header = ["Files", "cli s", "libvips s", "naive s", "cli/libvips", "naive/cli", "cli peak MiB", "libvips peak MiB"]
+    header += [CLI_MIB_PER_FILE, "target"]
+    body = []
+    for row in rows:
+        metrics = batch_metrics(row)
+        seconds = row.seconds
+        body.append(
+            [
+                f"{row.files} {row.name}",
+                *(number(seconds.get(name), 2) for name in ("cli", "libvips", "naive")),
+                number(metrics[CLI_OVER_LIBVIPS], 2),
+                number(ratio(seconds.get("naive"), seconds.get("cli")), 2),
+                *(number(row.peak_mib.get(name, 0.0) - row.bare_mib, 0) for name in ("cli", "libvips")),
+                number(metrics[CLI_MIB_PER_FILE], 0),
+                verdict(targets_for("process", row.name), metrics),
+            ]
+        )
+    return table(header, body)
+
+
 def errors_section(results: Results) -> list[str]:
     found = [(row.name, name, error) for row in results.speed for name, error in row.timings.errors.items()]
     found += [(row.name, name, error) for row in results.memory for name, error in row.errors.items()]
@@ -201,6 +250,12 @@ def render(results: Results) -> str:
     lines += quality_table(results.quality, results.unsupported)
     lines += ["", "## 5. Cold start", ""]
     lines += cold_start_table(results.cold_start)
+    if results.cli_start:
+        lines += ["", "The command line's start-up, against a bare Pillow import:", ""]
+        lines += cli_start_table(results.cli_start)
+    if results.batches:
+        lines += ["", "## 6. Whole processes: a folder of 12 MP files, start-up included, median wall time", ""]
+        lines += batch_table(results.batches)
     lines += ["", *errors_section(results)]
     if results.notes:
         lines += ["## Notes", "", *(f"- {note}" for note in results.notes)]

@@ -17,6 +17,9 @@ PROJECT_MIB = "project MiB"
 TWO_OVER_ONE_THREAD = "2 threads/1 thread"
 PROJECT_MINUS_CEILING = "project - ceiling dB"
 DECODERS_AGREE = "project vs pillow-only dB"
+CLI_OVER_LIBVIPS = "cli/libvips"
+CLI_MIB_PER_FILE = "cli MiB per file in flight"
+CLI_START_OVER_BARE = "cli/import PIL.Image"
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,12 @@ TARGETS: tuple[Target, ...] = (
     Target("quality", EVERY_ITEM, PROJECT_MINUS_CEILING, -0.5, at_most=False),
     # Where libvips decodes instead of Pillow, the two must make the same thumbnail.
     Target("quality", EVERY_ITEM, DECODERS_AGREE, 38, at_most=False),
+    # Whole processes, start-up included: the command line over a folder, against one libvips process.
+    Target("process", "JPEG", CLI_OVER_LIBVIPS, 0.85, at_most=True),
+    Target("process", "PNG", CLI_OVER_LIBVIPS, 1.0, at_most=True),
+    Target("process", "WebP", CLI_OVER_LIBVIPS, 1.0, at_most=True),
+    Target("process", EVERY_ITEM, CLI_MIB_PER_FILE, 96, at_most=True),
+    Target("cli start", EVERY_ITEM, CLI_START_OVER_BARE, 1.5, at_most=True),
 )
 
 

@@ -156,10 +156,21 @@ def sniff(data: bytes) -> str | None:
     return None
 
 
-def open_source(data: bytes, settings: ImagingSettings, libvips_formats: frozenset[str] = LIBVIPS_FORMATS) -> Source:
-    """Identify ``data`` by content and open it, checking the pixel limit before any pixel
+@contextlib.contextmanager
+def opened(
+    data: bytes, settings: ImagingSettings, libvips_formats: frozenset[str] = LIBVIPS_FORMATS
+) -> Iterator[Source]:
+    """``data`` identified by content and opened, the pixel limit checked before any pixel
     is decoded. ``libvips_formats`` picks libvips for a format's pixels; AVIF or TIFF in it
     means libvips reads those files whole (the fallback's own path, for tests and the bench)."""
+    source = _open(data, settings, libvips_formats)
+    try:
+        yield source
+    finally:
+        source.close()
+
+
+def _open(data: bytes, settings: ImagingSettings, libvips_formats: frozenset[str]) -> Source:
     claimed = sniff(data)
     with _decoding():
         source: Source
@@ -239,10 +250,17 @@ def _refusal(data: bytes, claimed: str, error: Exception) -> errors.PermanentErr
     return errors.CorruptImage(f"a {claimed} file that cannot be read: {said}")
 
 
-# SOF markers of the JPEG processes libjpeg does not decode: lossless, and hierarchical.
-_JPEG_PROCESSES = {0xC3: "a lossless JPEG", 0xC5: "a hierarchical JPEG", 0xC6: "a hierarchical JPEG"}
-_JPEG_PROCESSES |= {0xC7: "a lossless JPEG", 0xCB: "a lossless JPEG", 0xCD: "a hierarchical JPEG"}
-_JPEG_PROCESSES |= {0xCE: "a hierarchical JPEG", 0xCF: "a lossless JPEG"}
+# The frame headers (SOFn markers) of the JPEG processes a file may use that libjpeg may not read.
+_JPEG_PROCESSES = {
+    0xC3: "a lossless JPEG",
+    0xCB: "a lossless JPEG",
+    0xC5: "a hierarchical JPEG",
+    0xC6: "a hierarchical JPEG",
+    0xCD: "a hierarchical JPEG",
+    0xCE: "a hierarchical JPEG",
+    0xC7: "a hierarchical lossless JPEG",
+    0xCF: "a hierarchical lossless JPEG",
+}
 
 
 def _jpeg_variant(data: bytes) -> str | None:
@@ -346,15 +364,6 @@ class LibvipsSource:
 
     def close(self) -> None:
         self._data = b""
-
-
-@contextlib.contextmanager
-def opened(data: bytes, settings: ImagingSettings, libvips_formats: frozenset[str]) -> Iterator[Source]:
-    source = open_source(data, settings, libvips_formats)
-    try:
-        yield source
-    finally:
-        source.close()
 
 
 def _read_exif(image: Image.Image) -> Image.Exif:

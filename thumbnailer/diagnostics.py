@@ -1,15 +1,16 @@
 """What decoders say about one image, kept with that image instead of on stderr.
 
 Pillow reports damage it reads past with Python warnings ("Corrupt EXIF data",
-"Truncated File Read", "Tag data larger than file"), and libtiff writes its errors
-straight to the process's stderr ("ZIPDecode: Decoding error at scanline 0"). In the
-function those would be lines of their own in Cloud Logging, unstructured and tied to no
-event; in the command line they would break "one line per failure".
+"Truncated File Read", "Tag data larger than file") and some refusals with Python
+logging; libtiff writes its errors straight to the process's stderr ("ZIPDecode:
+Decoding error at scanline 0"), and so does GLib inside libvips. In the function those
+would be lines of their own in Cloud Logging, unstructured and tied to no event; in the
+command line they would break "one line per failure".
 
 ``collecting()`` gathers them for the image being decoded on the current thread (the
 function serves several requests at once, each on its own thread) into a bounded list,
-which the caller puts on the event's log line. A message that arrives on a thread that
-is not collecting goes to the ``thumbnailer.decoders`` logger, never to stderr.
+which the caller puts on the event's log line. A message that belongs to no image being
+decoded goes to the ``thumbnailer.decoders`` logger (a JSON line in the function).
 """
 
 from __future__ import annotations
@@ -66,8 +67,7 @@ def note(text: str) -> None:
     collected: Collected | None = getattr(_local, "collected", None)
     if collected is None:
         with _active_lock:
-            only = next(iter(_active)) if len(_active) == 1 else None
-        collected = only
+            collected = next(iter(_active)) if len(_active) == 1 else None
     if collected is None:
         logger.warning("decoder message outside any image: %s", text)
     else:

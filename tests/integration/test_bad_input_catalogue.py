@@ -37,7 +37,22 @@ from PIL import Image
 from localdev.events import binary_event, event_attributes
 from localdev.faults import RequestKind, request_kind
 from localdev.gcs import FakeGcsServer
-from tests.images import encode, jpeg_claiming, mean_colour, photo_like, png_bomb, svg_referencing, with_corrupt_exif
+from tests.images import (
+    avif_with_its_handler_last,
+    cmyk_alpha_tiff,
+    encode,
+    jpeg_claiming,
+    mean_colour,
+    photo_like,
+    png_16_bit_with_colour_key,
+    png_bomb,
+    svg_referencing,
+    tiff_with_a_dimensionless_page,
+    tiff_with_a_tag_past_the_end,
+    tiff_with_damaged_deflate_data,
+    twelve_bit_jpeg,
+    with_corrupt_exif,
+)
 from tests.integration.conftest import (
     Buckets,
     Delivery,
@@ -238,6 +253,69 @@ def test_corrupt_exif(make_function: FunctionFactory, storage_client: storage.Cl
     )
     assert not image.getexif()
     assert object_names(storage_client, buckets.output) == ["garbled-exif.jpg_200x200.jpg"]
+
+
+# -- hostile and unusual files (issue #12) ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "reason", "detail"),
+    [
+        ("crafted.tif", tiff_with_a_dimensionless_page, "corrupt_image", "TypeError: Missing dimensions"),
+        ("scan.jpg", twelve_bit_jpeg, "unsupported_variant", "a 12-bit JPEG"),
+        ("damaged.tif", tiff_with_damaged_deflate_data, "corrupt_image", "decoder error"),
+    ],
+    ids=["tiff page without dimensions", "12-bit jpeg", "tiff with damaged deflate data"],
+)
+def test_hostile_files_are_refused_with_their_reason(
+    function: FunctionClient,
+    storage_client: storage.Client,
+    buckets: Buckets,
+    name: str,
+    data: Callable[[], bytes],
+    reason: str,
+    detail: str,
+) -> None:
+    """Never a retry: a crafted or damaged file is the file's fault, and says which."""
+    line = refused_upload(function, storage_client, buckets, name, data(), reason, "application/octet-stream")
+    assert detail in line["message"]
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "thumbnail_name", "size"),
+    [
+        ("strict.avif", lambda: avif_with_its_handler_last(photo_like(480, 360)), "strict.avif_200x200.jpg", 200),
+        ("print.tif", cmyk_alpha_tiff, "print.tif_200x200.webp", 80),  # 120x80: never enlarged
+        ("grey16-key.png", lambda: png_16_bit_with_colour_key("L"), "grey16-key.png_200x200.webp", 80),
+        ("rgb16-key.png", lambda: png_16_bit_with_colour_key("RGB"), "rgb16-key.png_200x200.webp", 80),
+    ],
+    ids=["avif pillow refuses", "cmyk with alpha", "16-bit grey colour key", "16-bit rgb colour key"],
+)
+def test_unusual_valid_files_are_thumbnailed(
+    function: FunctionClient,
+    storage_client: storage.Client,
+    buckets: Buckets,
+    name: str,
+    data: Callable[[], bytes],
+    thumbnail_name: str,
+    size: int,
+) -> None:
+    generation = upload(storage_client, buckets.input, name, data(), "application/octet-stream")
+    assert_answer(send(function, buckets.input, name), 200, "INFO", "created", None)
+    blob, image = thumbnail(storage_client, buckets.output, thumbnail_name)
+    assert image.size == (size, size)
+    assert blob.metadata["thumbnail-source-generation"] == str(generation)
+    assert object_names(storage_client, buckets.output) == [thumbnail_name]
+
+
+def test_what_the_decoders_said_is_on_the_events_line(
+    function: FunctionClient, storage_client: storage.Client, buckets: Buckets
+) -> None:
+    upload(storage_client, buckets.input, "odd.tif", tiff_with_a_tag_past_the_end(), "image/tiff")
+    sent = send(function, buckets.input, "odd.tif")
+    line = assert_answer(sent, 200, "INFO", "created", None)
+    assert line["warnings"]
+    assert len(sent.delivery.logs) == 1  # and nowhere else
 
 
 # -- object names ----------------------------------------------------------------------
