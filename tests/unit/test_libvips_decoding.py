@@ -21,7 +21,8 @@ from tests.images import (
 )
 from thumbnailer import errors
 from thumbnailer.config import FitMode, ImagingSettings, OutputFormat, Size
-from thumbnailer.imaging import LIBVIPS_FORMATS, render_thumbnails
+from thumbnailer.decoding import LIBVIPS_FORMATS
+from thumbnailer.imaging import render_thumbnails
 
 PILLOW_ONLY: frozenset[str] = frozenset()
 
