@@ -22,7 +22,8 @@ Conversion = Callable[[bytes], bytes]
 
 @functools.cache
 def _project_settings() -> Any:
-    from thumbnailer.config import ImagingSettings, OutputFormat, Size
+    from thumbnailer.config import ImagingSettings
+    from thumbnailer.domain import OutputFormat, Size
 
     # Mode (cover) and background (white) are the defaults.
     return ImagingSettings(sizes=(Size(SIDE, SIDE),), format=OutputFormat.JPEG, quality=QUALITY)

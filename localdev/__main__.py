@@ -17,9 +17,10 @@ from collections.abc import Sequence
 from types import FrameType
 
 from localdev.pubsub import MissingPrerequisite
-from localdev.settings import LOCAL_VARIABLES, LocalSettings
+from localdev.settings import LocalSettings
 from localdev.stack import PortInUse, Stack
-from thumbnailer.config import ConfigError, Settings, markdown_table
+from thumbnailer.config import Settings
+from thumbnailer.declaring import ConfigError, markdown_table
 
 logger = logging.getLogger("localdev")
 
@@ -129,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands.add_parser("settings", help="print the local pipeline's settings as a Markdown table")
     arguments = parser.parse_args(argv)
     if arguments.command == "settings":
-        sys.stdout.write(markdown_table(LOCAL_VARIABLES) + "\n")
+        sys.stdout.write(markdown_table(LocalSettings) + "\n")
         return ExitStatus.OK
     _configure_console()
     return run(dict(os.environ))

@@ -39,7 +39,8 @@ from localdev.pubsub import PubSubEmulator, check_prerequisites, ensure_subscrip
 from localdev.samples import sample_files
 from localdev.settings import LocalSettings
 from localdev.web import Gallery, WebServer, create_app
-from thumbnailer.config import FAILURE_PREFIX
+from thumbnailer.config import Settings
+from thumbnailer.declaring import declaration
 
 logger = logging.getLogger(__name__)
 
@@ -197,7 +198,7 @@ class Stack:
             self.storage_client(),
             settings.input_bucket,
             settings.output_bucket,
-            FAILURE_PREFIX.read(self.environ),
+            declaration(Settings, "failure_prefix").read(self.environ),
             paths.dead_letters,
         )
         self.web = WebServer(create_app(gallery), ports["WEB_PORT"])

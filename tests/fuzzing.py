@@ -18,7 +18,8 @@ import traceback
 
 from tests.mutations import corpus, seed_files
 from thumbnailer import errors
-from thumbnailer.config import ImagingSettings, parse_sizes
+from thumbnailer.config import ImagingSettings
+from thumbnailer.parsers import parse_sizes
 
 #: Tight pixel limits, so that the memory bound below means something: a mutation that
 #: claims a huge size within the limits may still be decoded.

@@ -3,7 +3,8 @@
 For a bucket that had files before the function was deployed, or objects whose events
 were lost. Safe by construction, the way a bulk job over someone's bucket must be:
 - no function is invoked: the objects are processed here, by the function's own
-  pipeline, so nothing fans out and nothing retries on its own;
+  ``process_upload``, so nothing fans out and nothing retries on its own; it publishes
+  nothing to RESULT_TOPIC (a bulk job over old uploads would flood its subscribers);
 - what is done is decided from two listings (input and output buckets) before any
   image is read, so a second run reads only what the first did not finish, and an
   upload whose failure is on record (``FAILURE_PREFIX``) is not read again unless asked
@@ -16,7 +17,6 @@ were lost. Safe by construction, the way a bulk job over someone's bucket must b
 
 from __future__ import annotations
 
-import enum
 import logging
 import os
 import threading
@@ -31,25 +31,18 @@ from thumbnailer.config import Settings
 from thumbnailer.events import StorageObjectEvent
 from thumbnailer.imaging import OUTPUT_EXTENSIONS
 from thumbnailer.naming import failure_record_name, thumbnail_name
+from thumbnailer.outcomes import Outcome
 from thumbnailer.pipeline import (
     FAILURE_REASON_KEY,
     SOURCE_GENERATION_KEY,
     SOURCE_OBJECT_KEY,
     check_selected,
-    delete_source_if_asked,
-    process_event,
+    process_upload,
 )
 from thumbnailer.storage import ListedObject, ObjectStore
 
 logger = logging.getLogger(__name__)
 GIVEN_UP = errors.GaveUp.reason
-
-
-class Outcome(enum.StrEnum):
-    DONE = "thumbnailed"  # thumbnails written (or found written by a concurrent run)
-    SKIPPED = "skipped"  # deleted or replaced since the listing: nothing to do
-    FAILED = "failed"  # a permanent failure: bad file, recorded like the function does
-    ERROR = "error"  # a transient failure, or a bug (logged): run again to retry
 
 
 @dataclass(frozen=True)
@@ -75,6 +68,11 @@ class BackfillSummary:
     def unprocessed(self) -> int:
         return len(self.plan.todo) - sum(self.outcomes.values())
 
+    @property
+    def thumbnailed(self) -> int:
+        """Uploads whose thumbnails are in place now (written, or found written by a concurrent run)."""
+        return sum(count for outcome, count in self.outcomes.items() if outcome.done)
+
     def lines(self) -> list[str]:
         plan = self.plan
         lines = [
@@ -82,9 +80,9 @@ class BackfillSummary:
             f"{plan.failed_before} had a failure on record, "
             f"{plan.not_uploads} were folders, thumbnails or not selected, "
             f"{len(plan.todo)} to do",
-            f"thumbnailed {self.outcomes[Outcome.DONE]}, skipped {self.outcomes[Outcome.SKIPPED]}, "
+            f"thumbnailed {self.thumbnailed}, skipped {self.outcomes[Outcome.SKIPPED]}, "
             f"failed {self.outcomes[Outcome.FAILED]}, "
-            f"errors {self.outcomes[Outcome.ERROR]}, not reached {self.unprocessed}",
+            f"errors {self.outcomes[Outcome.RETRY]}, not reached {self.unprocessed}",
         ]
         if self.reasons:
             lines.append("reasons: " + ", ".join(f"{reason} {count}" for reason, count in self.reasons.most_common()))
@@ -92,7 +90,7 @@ class BackfillSummary:
             lines.append(f"stopped: {self.aborted}")
         elif self.interrupted:
             lines.append("interrupted: run the same command again to continue where this run stopped")
-        elif self.outcomes[Outcome.ERROR]:
+        elif self.outcomes[Outcome.RETRY]:
             lines.append("some objects met a transient error: run the same command again to retry them")
         return lines
 
@@ -185,8 +183,8 @@ def plan_backfill(
     return BackfillPlan(tuple(todo), listed, done, failed_before, not_uploads)
 
 
-def _process_one(listed: ListedObject, bucket: str, run_id: str, settings: Settings, store: ObjectStore) -> str:
-    """Run the function's pipeline on one listed object; returns the outcome's reason."""
+def _process_one(listed: ListedObject, bucket: str, run_id: str, settings: Settings, store: ObjectStore) -> Outcome:
+    """The function's own processing of one listed object, publishing nothing."""
     event = StorageObjectEvent(
         event_id=run_id,
         bucket=bucket,
@@ -196,8 +194,7 @@ def _process_one(listed: ListedObject, bucket: str, run_id: str, settings: Setti
         content_type=listed.content_type,
         metadata=listed.metadata,
     )
-    report = process_event(event, settings, store)
-    return delete_source_if_asked(event, report, settings, store).outcome
+    return process_upload(event, settings, store, results=None).outcome
 
 
 def run_backfill(
@@ -214,28 +211,25 @@ def run_backfill(
     run_id = f"backfill-{uuid.uuid4()}"
     lock = threading.Lock()
 
-    def tally(future: Future[str]) -> None:
+    def tally(future: Future[Outcome]) -> None:
+        reason = None
         try:
-            outcome, reason = Outcome.DONE, future.result()
-        except errors.StorageMisconfigured as error:
-            outcome, reason = Outcome.ERROR, error.reason
-            summary.aborted = str(error)
-        except errors.TransientError as error:
-            outcome, reason = Outcome.ERROR, error.reason
-        except (errors.SourceUnavailable, errors.IgnoredEvent) as error:
-            outcome, reason = Outcome.SKIPPED, error.reason
-        except errors.PermanentError as error:
-            outcome, reason = Outcome.FAILED, error.reason
+            outcome = future.result()
+        except errors.ThumbnailerError as error:
+            outcome, reason = error.outcome, error.reason
+            if isinstance(error, errors.StorageMisconfigured):
+                summary.aborted = str(error)
         except Exception:  # a bug must not stop the other objects; it is logged and counted
             logger.exception("unexpected error while processing an object")
-            outcome, reason = Outcome.ERROR, "internal_error"
+            outcome, reason = Outcome.RETRY, "internal_error"
         with lock:
             summary.outcomes[outcome] += 1
-            summary.reasons[reason] += 1
+            if reason:
+                summary.reasons[reason] += 1
         on_progress()
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="backfill") as pool:
-        in_flight: set[Future[str]] = set()
+        in_flight: set[Future[Outcome]] = set()
         try:
             for listed in plan.todo:
                 if summary.aborted:
@@ -261,12 +255,12 @@ def run_backfill(
     return summary
 
 
-def _wait_for_one(in_flight: set[Future[str]]) -> tuple[set[Future[str]], set[Future[str]]]:
+def _wait_for_one(in_flight: set[Future[Outcome]]) -> tuple[set[Future[Outcome]], set[Future[Outcome]]]:
     finished, pending = wait(in_flight, return_when=FIRST_COMPLETED)
     return set(finished), set(pending)
 
 
-def _drain(in_flight: Iterable[Future[str]]) -> list[Future[str]]:
+def _drain(in_flight: Iterable[Future[Outcome]]) -> list[Future[Outcome]]:
     futures = list(in_flight)
     wait(futures)
     return futures

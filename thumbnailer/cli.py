@@ -18,8 +18,10 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import NamedTuple, TextIO
 
-from thumbnailer import config, errors
-from thumbnailer.config import ConfigError, FitMode, ImagingSettings, OutputFormat
+from thumbnailer import config, errors, parsers
+from thumbnailer.config import ImagingSettings
+from thumbnailer.declaring import ConfigError, markdown_table
+from thumbnailer.domain import FitMode, OutputFormat
 from thumbnailer.imaging import check_input_size, render_thumbnails
 from thumbnailer.naming import thumbnail_name
 
@@ -33,7 +35,7 @@ class ExitStatus(enum.IntEnum):
 
 def _thumbnail_arguments(thumbnail: argparse.ArgumentParser) -> None:
     thumbnail.add_argument(
-        "--size", action="append", type=config.parse_sizes, metavar="WxH", help="a box such as 200x200; repeatable"
+        "--size", action="append", type=parsers.parse_sizes, metavar="WxH", help="a box such as 200x200; repeatable"
     )
     thumbnail.add_argument("--mode", type=FitMode, choices=list(FitMode), help="geometry (default: THUMBNAIL_MODE)")
     thumbnail.add_argument(
@@ -126,14 +128,15 @@ def _build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
 
 def _bucket_argument(value: str) -> str:
     try:
-        return config.parse_bucket(value.removeprefix("gs://").rstrip("/"))
+        return parsers.parse_bucket(value.removeprefix("gs://").rstrip("/"))
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _backfill(args: argparse.Namespace, environ: Mapping[str, str], out: TextIO, err: TextIO) -> int:
     # Cloud Storage and its client (gRPC, requests: 200 ms) only for the command that uses them.
-    from thumbnailer.backfill import BackfillSummary, Outcome, plan_backfill, run_backfill
+    from thumbnailer.backfill import BackfillSummary, plan_backfill, run_backfill
+    from thumbnailer.outcomes import Outcome
     from thumbnailer.storage import CloudStorage
 
     try:
@@ -161,7 +164,7 @@ def _backfill(args: argparse.Namespace, environ: Mapping[str, str], out: TextIO,
     out.write("".join(f"{line}\n" for line in summary.lines()))
     if summary.interrupted:
         return ExitStatus.INTERRUPTED
-    if summary.aborted or summary.outcomes[Outcome.FAILED] or summary.outcomes[Outcome.ERROR]:
+    if summary.aborted or summary.outcomes[Outcome.FAILED] or summary.outcomes[Outcome.RETRY]:
         return ExitStatus.FAILED
     return ExitStatus.OK
 
@@ -253,14 +256,13 @@ def main(
     argv = sys.argv[1:] if argv is None else argv
     args = _build_parser(argv).parse_args(argv)
     if args.command == "settings":
-        out.write(config.markdown_table() + "\n")
+        out.write(markdown_table(config.Settings) + "\n")
         return ExitStatus.OK
     if args.command == "backfill":
         return _backfill(args, environ, out, err)
     try:
         settings = _settings(args, environ)
-        output_name = config.OUTPUT_NAME.read(environ)
-        config.check_sizes_apart(output_name, settings.sizes)
+        output_name = config.read_output_name(environ, settings.sizes)
     except ConfigError as error:
         err.write(f"error: {error}\n")
         return ExitStatus.USAGE

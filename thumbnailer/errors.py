@@ -5,15 +5,21 @@ error is logged and acknowledged, so Eventarc never redelivers an event that can
 only fail again; a transient error is raised, so Eventarc redelivers it with backoff.
 """
 
-from __future__ import annotations
-
+import logging
 from typing import ClassVar
+
+from thumbnailer.outcomes import Outcome
 
 
 class ThumbnailerError(Exception):
-    """Base class; ``reason`` is a stable machine-readable code used in logs and records."""
+    """Base class. Each error says, by its class, how the event ends and how loudly."""
 
+    #: A stable machine-readable code, in logs, records and result messages.
     reason: ClassVar[str] = "error"
+    outcome: ClassVar[Outcome] = Outcome.RETRY
+    level: ClassVar[int] = logging.ERROR
+    #: Whether the failure is worth a failure record in the output bucket.
+    recorded: ClassVar[bool] = False
     #: What the decoders said about the image before it failed (diagnostics.py).
     warnings: tuple[str, ...] = ()
 
@@ -21,15 +27,23 @@ class ThumbnailerError(Exception):
 class PermanentError(ThumbnailerError):
     """Retrying cannot help: acknowledge the event, write no thumbnail."""
 
-    #: Whether the failure is worth a failure record in the output bucket.
-    recorded: ClassVar[bool] = True
+    outcome = Outcome.FAILED
+    level = logging.WARNING
+    recorded = True
 
 
-class IgnoredEvent(PermanentError):
+class Skipped(PermanentError):
+    """Not a failure: nothing to do for this event (logged at INFO, never recorded)."""
+
+    outcome = Outcome.SKIPPED
+    level = logging.INFO
+    recorded = False
+
+
+class IgnoredEvent(Skipped):
     """Not ours to process: another event type, or the function's own output (loop guard)."""
 
     reason = "ignored_event"
-    recorded = False
 
 
 class MalformedEvent(PermanentError):
@@ -89,12 +103,11 @@ class GaveUp(PermanentError):
     acknowledged once this is on record, and backfill redoes it."""
 
     reason = "gave_up"
+    level = logging.ERROR
 
 
-class SourceUnavailable(PermanentError):
+class SourceUnavailable(Skipped):
     """The event's generation can no longer be read; not the image's fault, so not recorded."""
-
-    recorded = False
 
 
 class ObjectGone(SourceUnavailable):
@@ -108,7 +121,7 @@ class ObjectReplaced(SourceUnavailable):
 
 
 class TransientError(ThumbnailerError):
-    """Worth another try: raise so Eventarc redelivers the event."""
+    """Worth another try: raise so Eventarc redelivers the event (until MAX_RETRY_AGE)."""
 
 
 class StorageUnavailable(TransientError):

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from thumbnailer.config import parse_bucket
 from thumbnailer.errors import IgnoredEvent, MalformedEvent
 from thumbnailer.logs import shown
 from thumbnailer.naming import MAX_OBJECT_NAME_BYTES
+from thumbnailer.parsers import parse_bucket
 
 FINALIZED = "google.cloud.storage.object.v1.finalized"
 # Cloud Storage's generations and sizes are int64: an event with more digits was not

@@ -6,7 +6,7 @@ aspect ratios) is unit-tested with plain numbers.
 
 from typing import NamedTuple
 
-from thumbnailer.config import FitMode, Size
+from thumbnailer.domain import FitMode, Size
 
 Box = tuple[float, float, float, float]
 

@@ -20,8 +20,9 @@ from thumbnailer import errors
 from thumbnailer.config import Settings
 from thumbnailer.events import StorageObjectEvent, parse_event
 from thumbnailer.logs import configure_logging, loggable
-from thumbnailer.pipeline import Report, WriteOutcome, delete_source_if_asked, process_event, record_failure
-from thumbnailer.results import ResultPublisher, failed_message, ready_message
+from thumbnailer.outcomes import Outcome
+from thumbnailer.pipeline import give_up, process_upload
+from thumbnailer.results import ResultPublisher
 from thumbnailer.storage import CloudStorage, ObjectStore
 
 logger = logging.getLogger(__name__)
@@ -80,44 +81,32 @@ class EventHandler:
         try:
             event = parse_event(attributes, data)
             context.update(bucket=event.bucket, object=event.name, generation=str(event.generation))
-            report = self._process(event)
+            report = process_upload(event, self.settings, self.store, self.results)
         except errors.PermanentError as error:
-            ignored = isinstance(error, (errors.IgnoredEvent, errors.SourceUnavailable))
             log(
-                logging.INFO if ignored else logging.WARNING,
-                f"{'skipped' if ignored else 'failed'}: {error}",
-                outcome="skipped" if ignored else "failed",
-                reason=error.reason,
-                **_warnings(error.warnings),
+                error.level, f"{error.outcome}: {error}", outcome=error.outcome, reason=error.reason, **_warnings(error)
             )
             return
         except Exception as error:  # transient, or a bug: Eventarc redelivers, unless retried too long
             transient = isinstance(error, errors.TransientError)
             reason = error.reason if isinstance(error, errors.TransientError) else "internal_error"
             said = f"{error}" if transient else f"unexpected error: {type(error).__name__}: {error}"
-            fields = {"reason": reason, **_warnings(getattr(error, "warnings", ()))}
-            if event is not None and self._retried_too_long(event):
-                try:
-                    self._give_up(event, reason, said)
-                except Exception as record_error:
-                    log(
-                        logging.ERROR,
-                        f"will retry: {said}; giving up was not possible either: {record_error}",
-                        outcome="retry",
-                        exc_info=not transient,
-                        **fields,
-                    )
-                    raise error from record_error
-                log(
-                    logging.ERROR,
-                    f"gave up after retrying past MAX_RETRY_AGE: {said}",
-                    outcome="failed",
-                    exc_info=not transient,
-                    **{**fields, "reason": errors.GaveUp.reason, "last_reason": reason},
-                )
-                return
-            log(logging.ERROR, f"will retry: {said}", outcome="retry", exc_info=not transient, **fields)
-            raise
+            fields = {"reason": reason, **_warnings(error)}
+            if event is None or not self._retried_too_long(event):
+                log(logging.ERROR, f"will retry: {said}", outcome=Outcome.RETRY, exc_info=not transient, **fields)
+                raise
+            age = format_duration(self.settings.max_retry_age_seconds)
+            failure = errors.GaveUp(f"still failing after MAX_RETRY_AGE ({age}) of retries: {reason}: {said}")
+            try:
+                give_up(event, failure, self.settings, self.store, self.results)
+            except Exception as record_error:
+                message = f"will retry: {said}; giving up was not possible either: {record_error}"
+                log(logging.ERROR, message, outcome=Outcome.RETRY, exc_info=not transient, **fields)
+                raise error from record_error
+            message = f"gave up after retrying past MAX_RETRY_AGE: {said}"
+            fields.update(reason=failure.reason, last_reason=reason)
+            log(failure.level, message, outcome=failure.outcome, exc_info=not transient, **fields)
+            return
         log(
             logging.INFO,
             f"{report.outcome}: {len(report.thumbnails)} thumbnail(s)",
@@ -127,23 +116,11 @@ class EventHandler:
             bytes_out=report.bytes_out,
             source_deleted=report.source_deleted,
             thumbnails=[
-                {"name": t.name, "width": t.width, "height": t.height, "bytes": t.bytes, "outcome": t.outcome.value}
+                {"name": t.name, "width": t.width, "height": t.height, "bytes": t.bytes, "outcome": t.outcome}
                 for t in report.thumbnails
             ],
-            **_warnings(report.warnings),
+            **_warnings(report),
         )
-
-    def _process(self, event: StorageObjectEvent) -> Report:
-        try:
-            report = process_event(event, self.settings, self.store)
-        except errors.PermanentError as failure:
-            ignored = isinstance(failure, (errors.IgnoredEvent, errors.SourceUnavailable))
-            if self.results and not ignored:
-                self.results.publish(failed_message(event, failure))
-            raise
-        if self.results and report.outcome != WriteOutcome.SUPERSEDED:  # a stale event has nothing to tell
-            self.results.publish(ready_message(event, report, self.settings.output_bucket))
-        return delete_source_if_asked(event, report, self.settings, self.store)
 
     def _retried_too_long(self, event: StorageObjectEvent) -> bool:
         """Google's end condition for retried event functions: an age past which a failure
@@ -153,18 +130,11 @@ class EventHandler:
         age = (datetime.now(UTC) - event.time).total_seconds()
         return age > self.settings.max_retry_age_seconds
 
-    def _give_up(self, event: StorageObjectEvent, reason: str, said: str) -> None:
-        """Put the give-up on record (and on the result topic) before the event is
-        acknowledged; if that fails, the caller raises and Eventarc redelivers."""
-        age = format_duration(self.settings.max_retry_age_seconds)
-        failure = errors.GaveUp(f"still failing after MAX_RETRY_AGE ({age}) of retries: {reason}: {said}")
-        record_failure(event, failure, self.settings, self.store)
-        if self.results:
-            self.results.publish(failed_message(event, failure))
 
-
-def _warnings(warnings: tuple[str, ...]) -> dict[str, Any]:
-    """The log field for what the decoders said, present only when they said something."""
+def _warnings(said: object) -> dict[str, Any]:
+    """The log field for what the decoders said (a report's or an error's ``warnings``),
+    present only when they said something."""
+    warnings = getattr(said, "warnings", ())
     return {"warnings": list(warnings)} if warnings else {}
 
 

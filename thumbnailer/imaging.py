@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, NamedTuple
 from PIL import Image
 
 from thumbnailer import diagnostics, errors
-from thumbnailer.config import Animation, Color, ImagingSettings, OutputFormat, Size
+from thumbnailer.config import ImagingSettings
 from thumbnailer.decoding import LIBVIPS_FORMATS, Pixels, Source, opened
+from thumbnailer.domain import Animation, Color, OutputFormat, Size
 from thumbnailer.geometry import Plan, plan_thumbnail, shrunk_decode_size
 
 if TYPE_CHECKING:

@@ -5,13 +5,15 @@ By default a thumbnail is named ``{OUTPUT_PREFIX}{source name}_{W}x{H}.{ext}``, 
 extension included, so ``a.png`` and ``a.jpg`` never share a thumbnail; the suffix
 ``_{W}x{H}.{ext}`` (no leading zeros) can be parsed back from the end, so two
 different sources or sizes can never map to the same name. ``OUTPUT_NAME`` changes the
-pattern; config.py refuses templates that would lose the source's folder, name or size.
+pattern; ``parse_name_template`` refuses templates that would lose the source's folder,
+name or size.
 """
 
-from __future__ import annotations
+import itertools
+import string
 
 from thumbnailer import errors
-from thumbnailer.config import OUTPUT_NAME, Size
+from thumbnailer.domain import Size
 
 #: Cloud Storage's limit on an object name, in UTF-8 bytes.
 MAX_OBJECT_NAME_BYTES = 1024
@@ -25,7 +27,55 @@ def _checked(name: str) -> str:
     return name
 
 
-DEFAULT_TEMPLATE: str = OUTPUT_NAME.default or ""
+#: OUTPUT_NAME's default: the whole source name, then the size and the format.
+DEFAULT_TEMPLATE = "{dir}{name}_{width}x{height}.{format}"
+
+#: The placeholders of OUTPUT_NAME. For ``photos/2026/cat.jpg`` at 200x200 as WebP:
+#: dir ``photos/2026/``, name ``cat.jpg``, stem ``cat``, ext ``jpg``, width ``200``,
+#: height ``200``, format ``webp`` (the thumbnail's extension).
+NAME_PLACEHOLDERS = frozenset({"dir", "name", "stem", "ext", "width", "height", "format"})
+
+
+def parse_name_template(text: str) -> str:
+    """An OUTPUT_NAME template; refuses what would make two thumbnails share a name."""
+    template = text.strip()
+    try:
+        parts = list(string.Formatter().parse(template))
+    except ValueError as error:
+        raise ValueError(f"{text!r}: {error}") from None
+    fields = [field for _, field, _, _ in parts if field is not None]
+    if any(spec or conversion for _, field, spec, conversion in parts if field is not None):
+        raise ValueError(f"{text!r}: placeholders take no format spec or conversion (no {{width:04d}}, no !r)")
+    # A placeholder's value must be recoverable from the name: the text between two
+    # placeholders may not be empty, and next to a number it must hold a non-digit
+    # ({name}1{width} makes a@12 and a1@2 the same).
+    for (_, before, _, _), (literal, after, _, _) in itertools.pairwise(parts):
+        if before is None or after is None or before == "dir":  # {dir} ends in its own "/"
+            continue
+        if not literal:
+            raise ValueError(f"{text!r}: put a separator between {{{before}}} and {{{after}}}")
+        if {before, after} & {"width", "height"} and literal.isdigit():
+            raise ValueError(f"{text!r}: separate {{{before}}} and {{{after}}} with something other than digits")
+    unknown = sorted(set(fields) - NAME_PLACEHOLDERS)
+    if unknown:
+        raise ValueError(f"{text!r}: unknown placeholder {{{unknown[0]}}}; use {sorted(NAME_PLACEHOLDERS)}")
+    if "format" not in fields:
+        raise ValueError(f"{text!r} needs {{format}}: a thumbnail's extension follows its format")
+    if "name" not in fields and "{stem}.{ext}" not in template:
+        raise ValueError(f"{text!r} needs {{name}}, or {{stem}}.{{ext}}: else cat.jpg and cat.png collide")
+    if "dir" not in fields:
+        raise ValueError(f"{text!r} needs {{dir}}: else a/cat.jpg and b/cat.jpg collide")
+    if template.startswith("/"):
+        raise ValueError(f"{text!r}: object names do not start with /")
+    return template
+
+
+def check_sizes_apart(template: str, sizes: tuple[Size, ...]) -> None:
+    """Two sizes must never share a thumbnail name: the template must tell them apart."""
+    fields = {field for _, field, _, _ in string.Formatter().parse(template) if field}
+    keys = {(size.width if "width" in fields else None, size.height if "height" in fields else None) for size in sizes}
+    if len(keys) != len(sizes):
+        raise ValueError(f"{template!r} gives two of THUMBNAIL_SIZES the same name; add {{width}} and {{height}}")
 
 
 def thumbnail_name(

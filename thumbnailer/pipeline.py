@@ -1,4 +1,8 @@
-"""Process one upload: guard, read, render, write. Storage is passed in.
+"""One upload, from end to end: guard, read, render, write, publish, delete.
+
+``process_upload`` owns those steps, for the function (``handler.py``, which keeps the
+parsing, the one mapping from errors to acknowledge or retry, and the log line) and for
+backfill alike; storage and the result publisher are passed in.
 
 Idempotent by construction: thumbnails are written create-only, and a name that is
 already taken is resolved by the source generation recorded in its metadata, so a
@@ -8,7 +12,6 @@ thumbnail, and a stale event never overwrites a newer thumbnail.
 
 from __future__ import annotations
 
-import enum
 import json
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -16,10 +19,13 @@ from fnmatch import fnmatchcase
 from urllib.parse import quote
 
 from thumbnailer import errors
-from thumbnailer.config import Settings, Size
+from thumbnailer.config import Settings
+from thumbnailer.domain import Size
 from thumbnailer.events import StorageObjectEvent
 from thumbnailer.imaging import Thumbnail, check_input_size, render_thumbnails
 from thumbnailer.naming import failure_record_name, thumbnail_name
+from thumbnailer.outcomes import Outcome
+from thumbnailer.results import ResultPublisher, failed_message, ready_message
 from thumbnailer.storage import NewObject, ObjectStore, WriteConflict
 
 # Custom metadata on everything the function writes. Its presence also marks an
@@ -33,20 +39,13 @@ HEIGHT_KEY = "thumbnail-height"
 FAILURE_REASON_KEY = "thumbnail-failure-reason"
 
 
-class WriteOutcome(enum.StrEnum):
-    CREATED = "created"  # a new thumbnail
-    REPLACED = "replaced"  # replaced the thumbnail of an older generation of the source
-    DUPLICATE = "duplicate"  # this generation's thumbnail was already there: a redelivery
-    SUPERSEDED = "superseded"  # a newer generation's thumbnail is there: this event is stale
-
-
 @dataclass(frozen=True)
 class WrittenThumbnail:
     name: str
     width: int
     height: int
     bytes: int
-    outcome: WriteOutcome
+    outcome: Outcome  # created, replaced, duplicate or superseded
 
 
 @dataclass(frozen=True)
@@ -59,15 +58,15 @@ class Report:
 
     @property
     def bytes_out(self) -> int:
-        return sum(t.bytes for t in self.thumbnails if t.outcome in (WriteOutcome.CREATED, WriteOutcome.REPLACED))
+        return sum(t.bytes for t in self.thumbnails if t.outcome in (Outcome.CREATED, Outcome.REPLACED))
 
     @property
-    def outcome(self) -> str:
+    def outcome(self) -> Outcome:
         outcomes = {t.outcome for t in self.thumbnails}
-        for outcome in (WriteOutcome.CREATED, WriteOutcome.REPLACED, WriteOutcome.SUPERSEDED):
+        for outcome in (Outcome.CREATED, Outcome.REPLACED, Outcome.SUPERSEDED):
             if outcome in outcomes:
-                return outcome.value
-        return WriteOutcome.DUPLICATE.value
+                return outcome
+        return Outcome.DUPLICATE
 
 
 def check_not_own_output(event: StorageObjectEvent, settings: Settings) -> None:
@@ -89,39 +88,71 @@ def check_selected(name: str, settings: Settings) -> None:
             raise errors.IgnoredEvent(f"the name matches {pattern!r} in EXCLUDE_PATTERNS")
 
 
-def process_event(event: StorageObjectEvent, settings: Settings, store: ObjectStore) -> Report:
+def process_upload(
+    event: StorageObjectEvent, settings: Settings, store: ObjectStore, results: ResultPublisher | None = None
+) -> Report:
+    """Every step of one upload: guard, read, render, write, publish, delete.
+
+    ``results``: the RESULT_TOPIC publisher, or None to publish nothing (backfill passes
+    None: a bulk job over old uploads should not flood the topic's subscribers). Raises
+    ThumbnailerError subclasses; a permanent failure is on record and published first.
+    """
     check_not_own_output(event, settings)
     check_selected(event.name, settings)
     if event.name.endswith("/"):
         raise errors.IgnoredEvent("a folder placeholder, not a file")
     try:
-        if event.size is not None:
-            check_input_size(event.size, settings.imaging)
-        data = store.read(event.bucket, event.name, event.generation)
-        rendering = render_thumbnails(data, settings.imaging)
-        names = [
-            thumbnail_name(event.name, size, thumbnail.extension, settings.output_prefix, settings.output_name)
-            for size, thumbnail in zip(settings.imaging.sizes, rendering.thumbnails, strict=True)
-        ]
+        try:
+            if event.size is not None:
+                check_input_size(event.size, settings.imaging)
+            data = store.read(event.bucket, event.name, event.generation)
+            rendering = render_thumbnails(data, settings.imaging)
+            names = [
+                thumbnail_name(event.name, size, thumbnail.extension, settings.output_prefix, settings.output_name)
+                for size, thumbnail in zip(settings.imaging.sizes, rendering.thumbnails, strict=True)
+            ]
+        except errors.PermanentError as error:
+            if error.recorded:
+                record_failure(event, error, settings, store)
+            raise
+        written = tuple(
+            _write_thumbnail(event, name, size, thumbnail, settings, store)
+            for name, size, thumbnail in zip(names, settings.imaging.sizes, rendering.thumbnails, strict=True)
+        )
     except errors.PermanentError as error:
-        if error.recorded:
-            record_failure(event, error, settings, store)
+        if results and error.outcome is Outcome.FAILED:
+            results.publish(failed_message(event, error))
         raise
-    written = tuple(
-        _write_thumbnail(event, name, size, thumbnail, settings, store)
-        for name, size, thumbnail in zip(names, settings.imaging.sizes, rendering.thumbnails, strict=True)
-    )
-    return Report(rendering.source_format, len(data), written, warnings=rendering.warnings)
+    report = Report(rendering.source_format, len(data), written, warnings=rendering.warnings)
+    if results and report.outcome is not Outcome.SUPERSEDED:  # a stale event has nothing to tell
+        results.publish(ready_message(event, report, settings.output_bucket))
+    return _delete_source_if_asked(event, report, settings, store)
 
 
-def delete_source_if_asked(event: StorageObjectEvent, report: Report, settings: Settings, store: ObjectStore) -> Report:
+def give_up(
+    event: StorageObjectEvent,
+    failure: errors.GaveUp,
+    settings: Settings,
+    store: ObjectStore,
+    results: ResultPublisher | None = None,
+) -> None:
+    """Put a give-up on record (and on the result topic) before its event is acknowledged;
+    if that fails the caller raises, and Eventarc redelivers."""
+    record_failure(event, failure, settings, store)
+    if results:
+        results.publish(failed_message(event, failure))
+
+
+def _delete_source_if_asked(
+    event: StorageObjectEvent, report: Report, settings: Settings, store: ObjectStore
+) -> Report:
     """DELETE_SOURCE: the last step, after anything else the upload is needed for (the
     result message), since a redelivery finds the upload gone and does nothing more.
 
     Only once every thumbnail of this generation is in place, and only this generation:
     a stale event (superseded) leaves the newer upload alone.
     """
-    if not settings.delete_source or any(t.outcome is WriteOutcome.SUPERSEDED for t in report.thumbnails):
+    if not settings.delete_source or any(t.outcome is Outcome.SUPERSEDED for t in report.thumbnails):
         return report
     return replace(report, source_deleted=store.delete(event.bucket, event.name, if_generation_match=event.generation))
 
@@ -166,10 +197,10 @@ def _content_disposition(kind: str, name: str) -> str | None:
     return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
-def _write_once(event: StorageObjectEvent, bucket: str, name: str, new: NewObject, store: ObjectStore) -> WriteOutcome:
+def _write_once(event: StorageObjectEvent, bucket: str, name: str, new: NewObject, store: ObjectStore) -> Outcome:
     try:
         store.write(bucket, name, new, if_generation_match=0)
-        return WriteOutcome.CREATED
+        return Outcome.CREATED
     except WriteConflict:
         pass
     existing = store.stat(bucket, name)
@@ -185,15 +216,15 @@ def _write_once(event: StorageObjectEvent, bucket: str, name: str, new: NewObjec
     their_generation = existing.metadata.get(SOURCE_GENERATION_KEY, "")
     if same_source and their_generation.isdigit():
         if int(their_generation) == event.generation:
-            return WriteOutcome.DUPLICATE
+            return Outcome.DUPLICATE
         if int(their_generation) > event.generation:
-            return WriteOutcome.SUPERSEDED
+            return Outcome.SUPERSEDED
     # An older generation's thumbnail (or an object we did not write): replace exactly it.
     try:
         store.write(bucket, name, new, if_generation_match=existing.generation)
     except WriteConflict:
         raise errors.StorageUnavailable(f"gs://{bucket}/{name} changed while writing") from None
-    return WriteOutcome.REPLACED
+    return Outcome.REPLACED
 
 
 def record_failure(

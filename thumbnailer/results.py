@@ -16,10 +16,11 @@ from urllib.parse import quote
 
 from thumbnailer import errors
 from thumbnailer.events import StorageObjectEvent
-from thumbnailer.pipeline import Report
 
 if TYPE_CHECKING:
     from google.cloud import pubsub_v1
+
+    from thumbnailer.pipeline import Report  # which calls these: imported for types only
 
 READY = "thumbnails.ready"
 FAILED = "thumbnails.failed"

@@ -70,9 +70,9 @@ class ObjectStore(Protocol):
         """Delete exactly that generation; False if it is already gone or was overwritten."""
         ...
 
-    def write(self, bucket: str, name: str, new: NewObject, *, if_generation_match: int | None) -> None:
-        """Write in one request. ``if_generation_match``: 0 creates only, G replaces exactly
-        generation G, None overwrites whatever is there. ``WriteConflict`` if the precondition fails."""
+    def write(self, bucket: str, name: str, new: NewObject, *, if_generation_match: int) -> None:
+        """Write in one request, always conditional: 0 creates only, G replaces exactly
+        generation G. ``WriteConflict`` if the precondition fails."""
         ...
 
 
@@ -91,22 +91,61 @@ _TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-@contextlib.contextmanager
-def _translated(action: str) -> Iterator[None]:
+class _Absent(Exception):
+    """delete(): nothing to delete (gone, or another generation): answered with False."""
+
+
+# What a 4xx means, operation by operation; anything else is classified by status.
+# Each entry makes the error to raise from the operation's own words.
+Answers = Mapping[type[api_exceptions.GoogleAPICallError], Callable[[str, str], Exception]]
+_READ_ANSWERS: Answers = {
+    api_exceptions.NotFound: lambda bucket, name: errors.ObjectGone(f"gs://{bucket}/{name} no longer exists"),
+    api_exceptions.PreconditionFailed: lambda bucket, name: errors.ObjectReplaced(
+        f"gs://{bucket}/{name} is no longer the generation in the event"
+    ),
+}
+_WRITE_ANSWERS: Answers = {
+    api_exceptions.PreconditionFailed: lambda bucket, name: WriteConflict(name),
+    api_exceptions.NotFound: lambda bucket, name: errors.StorageMisconfigured(f"output bucket {bucket} does not exist"),
+}
+_DELETE_ANSWERS: Answers = {
+    api_exceptions.NotFound: lambda bucket, name: _Absent(),
+    api_exceptions.PreconditionFailed: lambda bucket, name: _Absent(),
+}
+
+
+def classify(error: BaseException, action: str) -> errors.ThumbnailerError | None:
+    """The project's error for a storage client's exception, by status and type; None for
+    one that is not the client's (a bug), which surfaces as it is."""
     from google.cloud.storage.exceptions import DataCorruption
 
+    if isinstance(error, api_exceptions.GoogleAPICallError):
+        if error.code in _MISCONFIGURED_STATUS:
+            return errors.StorageMisconfigured(f"{action}: {error}")
+        if error.code in _RETRYABLE_STATUS or (error.code or 500) >= 500:
+            return errors.StorageUnavailable(f"{action}: {error}")
+        return errors.StorageRejected(f"{action}: {error}")
+    if isinstance(error, (*_TRANSIENT_ERRORS, DataCorruption)):
+        return errors.StorageUnavailable(f"{action}: {error}")
+    if isinstance(error, auth_exceptions.GoogleAuthError):  # no usable credentials: fix IAM/ADC, then redeliver
+        return errors.StorageMisconfigured(f"{action}: {error}")
+    return None
+
+
+@contextlib.contextmanager
+def _translated(action: str, bucket: str, name: str, answers: Answers | None = None) -> Iterator[None]:
+    """Turn the client's exceptions into the project's: the operation's own ``answers``
+    first, then ``classify``."""
     try:
         yield
-    except api_exceptions.GoogleAPICallError as error:
-        if error.code in _MISCONFIGURED_STATUS:
-            raise errors.StorageMisconfigured(f"{action}: {error}") from error
-        if error.code in _RETRYABLE_STATUS or (error.code or 500) >= 500:
-            raise errors.StorageUnavailable(f"{action}: {error}") from error
-        raise errors.StorageRejected(f"{action}: {error}") from error
-    except (*_TRANSIENT_ERRORS, DataCorruption) as error:
-        raise errors.StorageUnavailable(f"{action}: {error}") from error
-    except auth_exceptions.GoogleAuthError as error:  # no usable credentials: fix IAM/ADC, then redeliver
-        raise errors.StorageMisconfigured(f"{action}: {error}") from error
+    except Exception as error:
+        answer = next((make for kind, make in (answers or {}).items() if isinstance(error, kind)), None)
+        if answer is not None:
+            raise answer(bucket, name) from error
+        translated = classify(error, action)
+        if translated is None:
+            raise
+        raise translated from error
 
 
 class CloudStorage:
@@ -143,19 +182,11 @@ class CloudStorage:
         return DEFAULT_RETRY.with_timeout(self._retry_seconds)
 
     def read(self, bucket: str, name: str, generation: int) -> bytes:
-        try:
-            with _translated(f"download gs://{bucket}/{name}#{generation}"):
-                blob = self._bucket(bucket).blob(name)
-                data: bytes = blob.download_as_bytes(
-                    if_generation_match=generation, retry=self._retry(), timeout=self._timeout
-                )
-        except errors.StorageRejected as error:
-            cause = error.__cause__
-            if isinstance(cause, api_exceptions.NotFound):
-                raise errors.ObjectGone(f"gs://{bucket}/{name} no longer exists") from None
-            if isinstance(cause, api_exceptions.PreconditionFailed):
-                raise errors.ObjectReplaced(f"gs://{bucket}/{name} is no longer generation {generation}") from None
-            raise
+        with _translated(f"download gs://{bucket}/{name}#{generation}", bucket, name, _READ_ANSWERS):
+            blob = self._bucket(bucket).blob(name)
+            data: bytes = blob.download_as_bytes(
+                if_generation_match=generation, retry=self._retry(), timeout=self._timeout
+            )
         # Belt and braces: the response names the generation it served (x-goog-generation);
         # an emulator that ignores ifGenerationMatch on reads is caught here too.
         if blob.generation is not None and int(blob.generation) != generation:
@@ -163,14 +194,14 @@ class CloudStorage:
         return data
 
     def stat(self, bucket: str, name: str) -> StoredObject | None:
-        with _translated(f"stat gs://{bucket}/{name}"):
+        with _translated(f"stat gs://{bucket}/{name}", bucket, name):
             blob = self._bucket(bucket).get_blob(name, retry=self._retry(), timeout=self._timeout)
         if blob is None or blob.generation is None:
             return None
         return StoredObject(generation=int(blob.generation), metadata=dict(blob.metadata or {}))
 
     def list(self, bucket: str, prefix: str = "") -> Iterator[ListedObject]:
-        with _translated(f"list gs://{bucket}/{prefix}"):
+        with _translated(f"list gs://{bucket}/{prefix}", bucket, prefix):
             blobs = self._bucket(bucket).client.list_blobs(
                 bucket, prefix=prefix or None, retry=self._retry(), timeout=self._timeout
             )
@@ -185,34 +216,26 @@ class CloudStorage:
 
     def delete(self, bucket: str, name: str, *, if_generation_match: int) -> bool:
         try:
-            with _translated(f"delete gs://{bucket}/{name}#{if_generation_match}"):
+            with _translated(f"delete gs://{bucket}/{name}#{if_generation_match}", bucket, name, _DELETE_ANSWERS):
                 self._bucket(bucket).blob(name).delete(
                     if_generation_match=if_generation_match, retry=self._retry(), timeout=self._timeout
                 )
-        except errors.StorageRejected as error:
-            if isinstance(error.__cause__, (api_exceptions.NotFound, api_exceptions.PreconditionFailed)):
-                return False
-            raise
+        except _Absent:
+            return False
         return True
 
-    def write(self, bucket: str, name: str, new: NewObject, *, if_generation_match: int | None) -> None:
-        try:
-            with _translated(f"upload gs://{bucket}/{name}"):
-                blob = self._bucket(bucket).blob(name)
-                blob.metadata = dict(new.metadata)
-                blob.cache_control = new.cache_control
-                blob.content_disposition = new.content_disposition
-                # One multipart request: the object appears whole or not at all.
-                blob.upload_from_string(
-                    new.data,
-                    content_type=new.content_type,
-                    if_generation_match=if_generation_match,
-                    retry=self._retry(),
-                    timeout=self._timeout,
-                )
-        except errors.StorageRejected as error:
-            if isinstance(error.__cause__, api_exceptions.PreconditionFailed):
-                raise WriteConflict(name) from None
-            if isinstance(error.__cause__, api_exceptions.NotFound):
-                raise errors.StorageMisconfigured(f"output bucket {bucket} does not exist") from None
-            raise
+    def write(self, bucket: str, name: str, new: NewObject, *, if_generation_match: int) -> None:
+        with _translated(f"upload gs://{bucket}/{name}", bucket, name, _WRITE_ANSWERS):
+            blob = self._bucket(bucket).blob(name)
+            blob.metadata = dict(new.metadata)
+            blob.cache_control = new.cache_control
+            blob.content_disposition = new.content_disposition
+            # One multipart request: the object appears whole or not at all. Its precondition
+            # makes the client's retry of it safe (python-storage's own rule).
+            blob.upload_from_string(
+                new.data,
+                content_type=new.content_type,
+                if_generation_match=if_generation_match,
+                retry=self._retry(),
+                timeout=self._timeout,
+            )

@@ -19,7 +19,8 @@ def main() -> int:
     from functions_framework import create_app
     from PIL import Image
 
-    from thumbnailer.config import ImagingSettings, OutputFormat
+    from thumbnailer.config import ImagingSettings
+    from thumbnailer.domain import OutputFormat
     from thumbnailer.imaging import render_thumbnails
 
     for source_format in ("JPEG", "PNG", "WEBP"):  # Pillow's path, and libvips' (PNG, WebP)

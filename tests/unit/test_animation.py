@@ -6,7 +6,8 @@ import pytest
 from PIL import Image, ImageSequence
 
 from tests.images import encode, mean_colour
-from thumbnailer.config import Animation, FitMode, ImagingSettings, OutputFormat, Size
+from thumbnailer.config import ImagingSettings
+from thumbnailer.domain import Animation, FitMode, OutputFormat, Size
 from thumbnailer.imaging import render_thumbnails
 
 COLOURS = ((255, 0, 0), (0, 255, 0), (0, 0, 255))

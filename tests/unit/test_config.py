@@ -1,18 +1,12 @@
 from pathlib import Path
+from typing import Annotated, NamedTuple
 
 import pytest
 
-from thumbnailer.config import (
-    VARIABLES,
-    ConfigError,
-    FitMode,
-    ImagingSettings,
-    OutputFormat,
-    Settings,
-    Size,
-    Variable,
-    markdown_table,
-)
+from thumbnailer.config import ImagingSettings, Settings
+from thumbnailer.declaring import ConfigError, declared, markdown_table, read, setting, variables
+from thumbnailer.domain import FitMode, OutputFormat, Size
+from thumbnailer.parsers import parse_int_in, parse_text
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -95,22 +89,47 @@ def test_output_bucket_is_required() -> None:
         Settings.from_environ({})
 
 
-# Free text: cache-control, and globs (any text is a glob); test_patterns_are_read covers those.
-FREE_TEXT = {"THUMBNAIL_CACHE_CONTROL", "INCLUDE_PATTERNS", "EXCLUDE_PATTERNS"}
-
-
 def test_patterns_are_read() -> None:
     environ = {"OUTPUT_BUCKET": "thumbs", "INCLUDE_PATTERNS": " photos/*, *.jpg ,", "EXCLUDE_PATTERNS": "tmp/*"}
     settings = Settings.from_environ(environ)
     assert (settings.include_patterns, settings.exclude_patterns) == (("photos/*", "*.jpg"), ("tmp/*",))
 
 
-@pytest.mark.parametrize("variable", [v for v in VARIABLES if v.name not in FREE_TEXT], ids=lambda v: v.name)
-def test_every_variable_is_read_and_checked(variable: Variable) -> None:
-    """A variable in the table but never read would be a lie in README (cache-control is free text)."""
-    with pytest.raises(ConfigError, match=rf"^{variable.name}"):
-        Settings.from_environ({"OUTPUT_BUCKET": "thumbs", variable.name: "%%bad%%"})
+def test_every_variable_of_the_function_is_declared_once() -> None:
+    names = [declaration.variable for declaration in variables(Settings)]
+    assert len(names) == len(set(names)) == 26
+    assert names[0] == "OUTPUT_BUCKET"
+    assert {"THUMBNAIL_SIZES", "MAX_INPUT_PIXELS", "MAX_RETRY_AGE"} <= set(names)  # groups' settings in place
+
+
+@declared
+class Example(NamedTuple):
+    """What a new setting takes: one declaration. Reading, defaults and the table follow."""
+
+    required: Annotated[str, setting("EXAMPLE_REQUIRED", None, "A name.", parse_text)]
+    copies: int = setting("EXAMPLE_COPIES", "3", "How many.", parse_int_in(1, 9))
+    inner: ImagingSettings = ImagingSettings()
+    plain: str = "not a setting"
+
+
+def test_a_setting_is_one_declaration() -> None:
+    assert Example(required="x") == Example("x", 3, ImagingSettings(), "not a setting")
+    read_back = read(Example, {"EXAMPLE_REQUIRED": " y ", "EXAMPLE_COPIES": "7", "THUMBNAIL_QUALITY": "40"})
+    assert (read_back.required, read_back.copies, read_back.inner.quality, read_back.plain) == (
+        "y",
+        7,
+        40,
+        "not a setting",
+    )
+    assert [d.variable for d in variables(Example)][:2] == ["EXAMPLE_REQUIRED", "EXAMPLE_COPIES"]
+    assert "THUMBNAIL_SIZES" in [d.variable for d in variables(Example)]
+    table = markdown_table(Example).splitlines()
+    assert table[2:4] == ["| `EXAMPLE_REQUIRED` | *(required)* | A name. |", "| `EXAMPLE_COPIES` | `3` | How many. |"]
+    with pytest.raises(ConfigError, match=r"^EXAMPLE_COPIES: 10 is outside 1\.\.9"):
+        read(Example, {"EXAMPLE_REQUIRED": "y", "EXAMPLE_COPIES": "10"})
+    with pytest.raises(ConfigError, match=r"^EXAMPLE_REQUIRED is required"):
+        read(Example, {})
 
 
 def test_readme_table_matches_the_code() -> None:
-    assert markdown_table() in README.read_text(encoding="utf-8"), "run `python -m thumbnailer settings`"
+    assert markdown_table(Settings) in README.read_text(encoding="utf-8"), "run `python -m thumbnailer settings`"

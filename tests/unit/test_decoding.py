@@ -27,8 +27,9 @@ from tests.images import (
     twelve_bit_jpeg,
 )
 from thumbnailer import errors
-from thumbnailer.config import FitMode, ImagingSettings, OutputFormat, Size
+from thumbnailer.config import ImagingSettings
 from thumbnailer.decoding import LIBVIPS_FORMATS, sniff
+from thumbnailer.domain import FitMode, OutputFormat, Size
 from thumbnailer.imaging import render_thumbnails
 
 DEFAULT = ImagingSettings()

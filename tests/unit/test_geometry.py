@@ -1,6 +1,6 @@
 import pytest
 
-from thumbnailer.config import FitMode, Size
+from thumbnailer.domain import FitMode, Size
 from thumbnailer.geometry import HEADROOM, Plan, plan_thumbnail, shrunk_decode_size
 
 BOX = Size(200, 200)

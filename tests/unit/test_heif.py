@@ -8,7 +8,8 @@ from PIL import Image
 
 from tests.images import mean_colour, modules_after_rendering, photo_like, psnr
 from thumbnailer import errors
-from thumbnailer.config import FitMode, ImagingSettings, OutputFormat, Size
+from thumbnailer.config import ImagingSettings
+from thumbnailer.domain import FitMode, OutputFormat, Size
 from thumbnailer.imaging import render_thumbnails
 
 

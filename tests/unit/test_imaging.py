@@ -19,8 +19,9 @@ from tests.images import (
     with_corrupt_exif,
     with_orientation,
 )
-from thumbnailer import config, errors
-from thumbnailer.config import Animation, FitMode, ImagingSettings, OutputFormat, Size
+from thumbnailer import errors, parsers
+from thumbnailer.config import ImagingSettings
+from thumbnailer.domain import Animation, FitMode, OutputFormat, Size
 from thumbnailer.imaging import Thumbnail, render_thumbnails
 
 DEFAULT = ImagingSettings()
@@ -368,13 +369,13 @@ def test_keep_exif_credits_keeps_artist_and_copyright_only(output: OutputFormat)
 
 def test_each_size_may_have_its_own_mode_format_and_quality() -> None:
     settings = ImagingSettings(
-        sizes=config.parse_sizes("300x300:mode=contain:quality=95,64x64:format=png,120x80"), quality=30
+        sizes=parsers.parse_sizes("300x300:mode=contain:quality=95,64x64:format=png,120x80"), quality=30
     )
     big, icon, card = render_thumbnails(encode(photo_like(800, 400), "JPEG"), settings).thumbnails
     assert (big.format, big.width, big.height) == ("jpeg", 300, 150)  # contain: the whole picture
     assert (icon.format, icon.width, icon.height) == ("png", 64, 64)  # the global cover mode
     assert (card.format, card.width, card.height) == ("jpeg", 120, 80)
-    low = ImagingSettings(sizes=config.parse_sizes("300x300:mode=contain"), quality=30)
+    low = ImagingSettings(sizes=parsers.parse_sizes("300x300:mode=contain"), quality=30)
     assert len(big.data) > len(render_thumbnails(encode(photo_like(800, 400), "JPEG"), low).thumbnails[0].data)
 
 
@@ -389,4 +390,4 @@ def test_each_size_may_have_its_own_mode_format_and_quality() -> None:
 )
 def test_size_options_are_checked(text: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        config.parse_sizes(text)
+        parsers.parse_sizes(text)

@@ -20,8 +20,9 @@ from tests.images import (
     swapped_primaries_profile,
 )
 from thumbnailer import errors
-from thumbnailer.config import FitMode, ImagingSettings, OutputFormat, Size
+from thumbnailer.config import ImagingSettings
 from thumbnailer.decoding import LIBVIPS_FORMATS
+from thumbnailer.domain import FitMode, OutputFormat, Size
 from thumbnailer.imaging import render_thumbnails
 
 PILLOW_ONLY: frozenset[str] = frozenset()

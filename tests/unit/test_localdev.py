@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from localdev.settings import LOCAL_VARIABLES, ROOT, LocalSettings
+from localdev.settings import ROOT, LocalSettings
 from localdev.web import upload_name
-from thumbnailer.config import ConfigError, markdown_table
+from thumbnailer.declaring import ConfigError, markdown_table
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -44,7 +44,7 @@ def test_a_relative_state_folder_is_under_the_repository(tmp_path: Path) -> None
 
 
 def test_readme_lists_the_local_settings() -> None:
-    assert markdown_table(LOCAL_VARIABLES) in README.read_text(encoding="utf-8"), "run `python -m localdev settings`"
+    assert markdown_table(LocalSettings) in README.read_text(encoding="utf-8"), "run `python -m localdev settings`"
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,9 @@ import itertools
 import pytest
 
 from thumbnailer import errors
-from thumbnailer.config import ConfigError, Settings, Size
+from thumbnailer.config import Settings
+from thumbnailer.declaring import ConfigError
+from thumbnailer.domain import Size
 from thumbnailer.naming import failure_record_name, thumbnail_name
 
 
