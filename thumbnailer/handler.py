@@ -22,7 +22,7 @@ from thumbnailer.events import StorageObjectEvent, parse_event
 from thumbnailer.logs import configure_logging, loggable
 from thumbnailer.outcomes import Outcome
 from thumbnailer.pipeline import give_up, process_upload
-from thumbnailer.results import ResultPublisher
+from thumbnailer.results import Publisher, ResultPublisher
 from thumbnailer.storage import CloudStorage, ObjectStore
 
 logger = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ def _raw_context(attributes: Mapping[str, Any], data: Any) -> dict[str, Any]:
 
 
 class EventHandler:
-    def __init__(self, settings: Settings, store: ObjectStore, results: ResultPublisher | None = None) -> None:
+    def __init__(self, settings: Settings, store: ObjectStore, results: Publisher | None = None) -> None:
         self.settings = settings
         self.store = store
         self.results = results

@@ -25,7 +25,7 @@ from thumbnailer.events import StorageObjectEvent
 from thumbnailer.imaging import Thumbnail, check_input_size, render_thumbnails
 from thumbnailer.naming import failure_record_name, thumbnail_name
 from thumbnailer.outcomes import Outcome
-from thumbnailer.results import ResultPublisher, failed_message, ready_message
+from thumbnailer.results import Publisher, failed_message, ready_message
 from thumbnailer.storage import NewObject, ObjectStore, WriteConflict
 
 # Custom metadata on everything the function writes. Its presence also marks an
@@ -89,7 +89,7 @@ def check_selected(name: str, settings: Settings) -> None:
 
 
 def process_upload(
-    event: StorageObjectEvent, settings: Settings, store: ObjectStore, results: ResultPublisher | None = None
+    event: StorageObjectEvent, settings: Settings, store: ObjectStore, results: Publisher | None = None
 ) -> Report:
     """Every step of one upload: guard, read, render, write, publish, delete.
 
@@ -134,7 +134,7 @@ def give_up(
     failure: errors.GaveUp,
     settings: Settings,
     store: ObjectStore,
-    results: ResultPublisher | None = None,
+    results: Publisher | None = None,
 ) -> None:
     """Put a give-up on record (and on the result topic) before its event is acknowledged;
     if that fails the caller raises, and Eventarc redelivers."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
 from thumbnailer import errors
@@ -57,6 +57,12 @@ def failed_message(event: StorageObjectEvent, error: errors.PermanentError) -> d
         "reason": error.reason,
         "detail": str(error),
     }
+
+
+class Publisher(Protocol):
+    """Where result messages go; ``ResultPublisher`` is the Pub/Sub one."""
+
+    def publish(self, message: dict[str, Any]) -> None: ...
 
 
 class ResultPublisher:

@@ -20,6 +20,7 @@ from localdev.events import FINALIZED, binary_event, event_attributes, storage_o
 from localdev.function import ROOT, FunctionProcess
 from localdev.gcs import FakeGcsServer
 from localdev.pubsub import PubSubEmulator, ensure_subscription
+from tests.integration.helpers import FlakyFunction
 from thumbnailer.logs import json_formatter, loggable
 
 
@@ -202,3 +203,18 @@ def serve(serve_function: Callable[[dict[str, str]], FunctionProcess], buckets: 
 
 
 __all__ = ["FINALIZED", "Buckets", "Delivery", "FunctionClient", "FunctionProcess", "Served", "client_for", "event_for"]
+
+
+@pytest.fixture
+def flaky() -> Iterator[Callable[[int], FlakyFunction]]:
+    """Function stand-ins that answer 500 a given number of times, shut down after the test."""
+    servers: list[FlakyFunction] = []
+
+    def make(failures: int) -> FlakyFunction:
+        servers.append(FlakyFunction(failures))
+        return servers[-1]
+
+    yield make
+    for server in servers:
+        server.server.shutdown()
+        server.server.server_close()

@@ -62,7 +62,7 @@ from tests.integration.conftest import (
     event_for,
 )
 from tests.integration.faults import SeenRequest, StorageGate
-from tests.integration.test_function import JPEG, object_names, thumbnail, upload
+from tests.integration.helpers import JPEG, object_names, thumbnail, upload
 from thumbnailer.logs import loggable
 
 PNG = encode(photo_like(400, 300), "PNG")

@@ -11,10 +11,8 @@ from google.cloud.pubsub_v1.publisher.client import Client as PublisherClient
 
 from localdev.eventarc import Deliverer, LocalEventarc, RetryPolicy, Trigger
 from localdev.pubsub import PubSubEmulator, publisher_client, subscriber_client
-from tests.integration.test_local_eventarc import FlakyFunction, flaky, notification
-from tests.unit.test_events import EVENTARC_DATA
-
-__all__ = ["flaky"]  # the fixture, shared with the Deliverer tests
+from tests.events import EVENTARC_DATA
+from tests.integration.helpers import FlakyFunction, notification
 
 
 def publish(publisher: PublisherClient, topic_path: str, bucket: str = str(EVENTARC_DATA["bucket"])) -> str:

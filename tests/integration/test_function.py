@@ -15,28 +15,9 @@ from localdev.processes import free_port
 from tests.images import encode, mean_colour, photo_like
 from tests.integration.conftest import Buckets, FunctionClient, FunctionFactory, event_for
 from tests.integration.faults import FailingEndpoint
+from tests.integration.helpers import JPEG, object_names, thumbnail, upload
 
-JPEG = encode(photo_like(1200, 900), "JPEG", quality=90)
 LOG_FIELDS = ("severity", "message", "bucket", "object", "generation", "event_id", "outcome", "duration_ms")
-
-
-def upload(client: storage.Client, bucket: str, name: str, data: bytes, content_type: str = "image/jpeg") -> int:
-    blob = client.bucket(bucket).blob(name)
-    blob.upload_from_string(data, content_type=content_type)
-    assert blob.generation is not None
-    return int(blob.generation)
-
-
-def object_names(client: storage.Client, bucket: str) -> list[str]:
-    return sorted(blob.name for blob in client.list_blobs(bucket))
-
-
-def thumbnail(client: storage.Client, bucket: str, name: str) -> tuple[storage.Blob, Image.Image]:
-    blob = client.bucket(bucket).get_blob(name)
-    assert blob is not None, f"no {name} in {object_names(client, bucket)}"
-    image = Image.open(io.BytesIO(blob.download_as_bytes()))
-    image.load()
-    return blob, image
 
 
 @pytest.mark.parametrize("structured", [False, True], ids=["binary", "structured"])

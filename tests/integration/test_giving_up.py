@@ -18,7 +18,7 @@ from google.cloud import storage
 from localdev.faults import Fault, FaultProxy, RequestKind
 from localdev.gcs import FakeGcsServer
 from tests.integration.conftest import Buckets, Delivery, FunctionClient, FunctionFactory, event_for
-from tests.integration.test_function import JPEG, object_names, upload
+from tests.integration.helpers import JPEG, object_names, upload
 
 TWO_HOURS_AGO = (datetime.now(UTC) - timedelta(hours=2)).isoformat().replace("+00:00", "Z")
 

@@ -3,79 +3,16 @@
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Callable, Iterator, Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from localdev.eventarc import Deliverer, Notification, RetryPolicy, to_cloud_event
-from tests.unit.test_events import EVENTARC_DATA
+from tests.events import EVENTARC_DATA
+from tests.integration.helpers import FlakyFunction, notification
 
 FAST = RetryPolicy(scale=0.001)  # 10 ms, 20 ms, ... instead of 10 s, 20 s, ...
-
-
-class FlakyFunction:
-    """Answers the first ``failures`` requests with 500, then 204; records every request."""
-
-    def __init__(self, failures: int) -> None:
-        self.failures = failures
-        self.requests: list[tuple[dict[str, str], bytes]] = []
-        function = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                function.requests.append((dict(self.headers.items()), body))
-                failing = len(function.requests) <= function.failures
-                self.send_response(500 if failing else 204)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/"
-
-    @property
-    def processed(self) -> int:
-        return len(self.requests) - min(self.failures, len(self.requests))
-
-
-@pytest.fixture
-def flaky() -> Iterator[Callable[[int], FlakyFunction]]:
-    servers: list[FlakyFunction] = []
-
-    def make(failures: int) -> FlakyFunction:
-        servers.append(FlakyFunction(failures))
-        return servers[-1]
-
-    yield make
-    for server in servers:
-        server.server.shutdown()
-        server.server.server_close()
-
-
-def notification(resource: Mapping[str, object] | None = None, message_id: str = "4242") -> Notification:
-    resource = resource or EVENTARC_DATA
-    return Notification(
-        message_id=message_id,
-        attributes={
-            "eventType": "OBJECT_FINALIZE",
-            "bucketId": str(resource["bucket"]),
-            "objectId": str(resource["name"]),
-            "objectGeneration": str(resource["generation"]),
-            "payloadFormat": "JSON_API_V1",
-            "eventTime": "2026-05-01T17:41:52.830639Z",
-        },
-        data=json.dumps(resource).encode(),
-    )
 
 
 def test_the_event_is_shaped_as_eventarc_sends_it(flaky: Callable[[int], FlakyFunction], tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from google.cloud import storage
 from localdev.pubsub import PubSubEmulator, subscriber_client
 from tests.images import encode, photo_like
 from tests.integration.conftest import PUBSUB_PROJECT, Buckets, FunctionFactory
-from tests.integration.test_function import upload
+from tests.integration.helpers import upload
 
 
 def received(emulator: PubSubEmulator, subscription: str, count: int) -> list[tuple[dict[str, str], Any]]:

@@ -36,7 +36,7 @@ from tests.images import (
 )
 from tests.integration.conftest import Buckets, FunctionClient, FunctionFactory, Served, event_for
 from tests.integration.faults import ConnectionRecorder, FailingEndpoint
-from tests.integration.test_function import JPEG, object_names, upload
+from tests.integration.helpers import JPEG, object_names, upload
 
 # -- never fetches URLs ----------------------------------------------------------------
 

@@ -1,0 +1,86 @@
+"""Helpers of the integration tests: uploads and listings on the emulator, a function
+stand-in that fails on purpose, notifications as Cloud Storage publishes them."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+from collections.abc import Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from google.cloud import storage
+from PIL import Image
+
+from localdev.eventarc import Notification
+from tests.events import EVENTARC_DATA
+from tests.images import encode, photo_like
+
+JPEG = encode(photo_like(1200, 900), "JPEG", quality=90)
+
+
+def upload(client: storage.Client, bucket: str, name: str, data: bytes, content_type: str = "image/jpeg") -> int:
+    blob = client.bucket(bucket).blob(name)
+    blob.upload_from_string(data, content_type=content_type)
+    assert blob.generation is not None
+    return int(blob.generation)
+
+
+def object_names(client: storage.Client, bucket: str) -> list[str]:
+    return sorted(blob.name for blob in client.list_blobs(bucket))
+
+
+def thumbnail(client: storage.Client, bucket: str, name: str) -> tuple[storage.Blob, Image.Image]:
+    blob = client.bucket(bucket).get_blob(name)
+    assert blob is not None, f"no {name} in {object_names(client, bucket)}"
+    image = Image.open(io.BytesIO(blob.download_as_bytes()))
+    image.load()
+    return blob, image
+
+
+class FlakyFunction:
+    """Answers the first ``failures`` requests with 500, then 204; records every request."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.requests: list[tuple[dict[str, str], bytes]] = []
+        function = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                function.requests.append((dict(self.headers.items()), body))
+                failing = len(function.requests) <= function.failures
+                self.send_response(500 if failing else 204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/"
+
+    @property
+    def processed(self) -> int:
+        return len(self.requests) - min(self.failures, len(self.requests))
+
+
+def notification(resource: Mapping[str, object] | None = None, message_id: str = "4242") -> Notification:
+    resource = resource or EVENTARC_DATA
+    return Notification(
+        message_id=message_id,
+        attributes={
+            "eventType": "OBJECT_FINALIZE",
+            "bucketId": str(resource["bucket"]),
+            "objectId": str(resource["name"]),
+            "objectGeneration": str(resource["generation"]),
+            "payloadFormat": "JSON_API_V1",
+            "eventTime": "2026-05-01T17:41:52.830639Z",
+        },
+        data=json.dumps(resource).encode(),
+    )
