@@ -24,7 +24,6 @@ from PIL import Image
 from bench import corpus, measure, processes, quality
 from bench.candidates import CONVERSIONS, SIDE, floor, libvips_threads, project
 from bench.report import MemoryRow, QualityRow, Results, SpeedRow, Throughput, render
-from localdev.readme import show_in_readme
 
 logger = logging.getLogger("bench")
 
@@ -216,8 +215,6 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout.write(text)
     arguments.output.write_text(text)
     logger.info("written to %s", arguments.output)
-    if arguments.output == DEFAULT_OUTPUT and not arguments.quick and show_in_readme("bench", text):
-        logger.info("README.md shows it too")
     return 0
 
 

@@ -12,7 +12,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-from localdev.readme import show_in_readme
 from soak.report import render
 from soak.run import Soak, SoakOptions
 
@@ -60,12 +59,6 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout.write(text)
     arguments.output.write_text(text, encoding="utf-8")
     logger.info("written to %s", arguments.output)
-    if (
-        arguments.output == DEFAULT_OUTPUT
-        and options == SoakOptions(seed=options.seed)
-        and show_in_readme("soak", text)
-    ):
-        logger.info("README.md shows it too")
     return 1 if result.violations else 0
 
 

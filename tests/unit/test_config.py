@@ -129,7 +129,3 @@ def test_a_setting_is_one_declaration() -> None:
         read(Example, {"EXAMPLE_REQUIRED": "y", "EXAMPLE_COPIES": "10"})
     with pytest.raises(ConfigError, match=r"^EXAMPLE_REQUIRED is required"):
         read(Example, {})
-
-
-def test_readme_table_matches_the_code() -> None:
-    assert markdown_table(Settings) in README.read_text(encoding="utf-8"), "run `python -m thumbnailer settings`"

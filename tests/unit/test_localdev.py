@@ -8,7 +8,7 @@ import pytest
 
 from localdev.settings import ROOT, LocalSettings
 from localdev.web import upload_name
-from thumbnailer.declaring import ConfigError, markdown_table
+from thumbnailer.declaring import ConfigError
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -41,10 +41,6 @@ def test_a_bad_value_names_its_variable(variable: str, value: str) -> None:
 def test_a_relative_state_folder_is_under_the_repository(tmp_path: Path) -> None:
     assert LocalSettings.from_environ({"LOCAL_DIR": "elsewhere"}).state_dir == ROOT / "elsewhere"
     assert LocalSettings.from_environ({"LOCAL_DIR": str(tmp_path)}).state_dir == tmp_path
-
-
-def test_readme_lists_the_local_settings() -> None:
-    assert markdown_table(LocalSettings) in README.read_text(encoding="utf-8"), "run `python -m localdev settings`"
 
 
 @pytest.mark.parametrize(
