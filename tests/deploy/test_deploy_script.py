@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import os
-import re
 import shlex
 import shutil
 import subprocess
@@ -33,13 +32,21 @@ def test_shellcheck_is_clean() -> None:
     assert result.returncode == 0, result.stdout
 
 
-def test_help_documents_every_flag() -> None:
+def test_help_documents_every_option_with_its_variable_and_default() -> None:
+    from deployment.options import OPTIONS, function_variables
+
     result = run("--help")
     assert result.returncode == 0
-    flags = set(re.findall(r"\n    (--[a-z-]+)\)", DEPLOY.read_text()))
-    flags |= {"--retry", "--no-retry", "--yes"}
-    missing = [flag for flag in flags if flag not in result.stdout]
-    assert missing == []
+    text = " ".join(result.stdout.split())  # argparse wraps lines
+    for option in OPTIONS:
+        assert option.flag in text
+        if option.variable and option.flag != "--project":
+            assert f"[{option.variable}]" in text
+        if option.default:
+            assert f"({option.default})" in text
+    for flag in ("--retry", "--no-retry", "--set", "--dry-run", "--teardown", "--delete-buckets", "--delete-objects"):
+        assert flag in text
+    assert all(name in text for name in function_variables())
 
 
 @pytest.mark.parametrize(
@@ -125,15 +132,27 @@ def test_without_gcloud_exits_3_before_doing_anything(tmp_path: Path) -> None:
     assert result.stdout == ""
 
 
-def test_every_function_setting_can_be_passed() -> None:
-    """A variable added to thumbnailer/config.py must reach the deployed function too."""
+def test_every_function_setting_reaches_the_function() -> None:
+    """A variable declared in thumbnailer/config.py is passed on, from the environment, with
+    nothing else to change in deploy."""
     from thumbnailer.config import Settings
     from thumbnailer.declaring import variables
 
-    text = DEPLOY.read_text()
-    declared = text[text.index("FUNCTION_VARIABLES=(") : text.index(")", text.index("FUNCTION_VARIABLES=("))]
-    expected = {variable.variable for variable in variables(Settings)} - {
-        "OUTPUT_BUCKET"
-    }  # deploy.sh sets that one itself
-    assert set(declared.split()[1:]) == expected
-    assert all(name in run("--help").stdout for name in expected)
+    defaults = {d.variable: d.default for d in variables(Settings) if d.variable != "OUTPUT_BUCKET" and d.default}
+    defaults["OUTPUT_NAME"] = "{dir}{name}_{width}x{height}.{format}"
+    result = run("--project", "demo-project", "--dry-run", **defaults)
+    assert result.returncode == 0, result.stderr
+    [deploy] = [shlex.split(line) for line in result.stdout.splitlines() if " functions deploy " in line]
+    [variables_argument] = [argument for argument in deploy if argument.startswith("--set-env-vars=^@^")]
+    passed = dict(pair.split("=", 1) for pair in variables_argument.removeprefix("--set-env-vars=^@^").split("@"))
+    assert passed == {"OUTPUT_BUCKET": "demo-project-thumbnailer-output", **defaults}
+
+
+@pytest.mark.parametrize(
+    ("bucket", "accepted"),
+    [("a" * 63, True), ("a" * 64, False), (".".join(["a" * 63] * 3), True), ("a..b", False)],
+    ids=["63", "64 without a dot", "dotted 191", "double dot"],
+)
+def test_bucket_names_follow_the_functions_own_rule(bucket: str, accepted: bool) -> None:
+    result = run("--project", "demo-project", "--dry-run", "--input-bucket", bucket)
+    assert (result.returncode == 0) is accepted, result.stderr
