@@ -24,23 +24,23 @@ def render(result: SoakResult) -> str:
     verdict = "all invariants hold" if not result.violations else "**violated**: " + "; ".join(result.violations)
     lines = [
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}. "
-        f"{result.valid_uploads + result.bad_uploads} uploads ({result.overwrites} of them a new generation of an "
-        f"earlier name), {options.steady_share:.0%} at {options.steady_rate:g}/s, the rest in one burst from "
+        f"{result.valid_uploads + result.audit.bad_uploads} uploads ({result.overwrites} of them a new generation "
+        f"of an earlier name), {options.steady_share:.0%} at {options.steady_rate:g}/s, the rest in one burst from "
         f"{options.burst_workers} threads; THUMBNAIL_SIZES={options.sizes}. Result: {verdict}.",
         "",
         "| Measure | Value |",
         "| --- | --- |",
         f"| Thumbnails made / expected (byte-identical to a local render of the latest generation) "
-        f"| {result.correct_thumbnails} / {result.expected_thumbnails} |",
+        f"| {result.audit.correct_thumbnails} / {result.audit.expected_thumbnails} |",
         f"| Bad uploads recorded with the right reason / dead-lettered / bad uploads "
-        f"| {result.recorded_bad} / {result.dead_lettered} / {result.bad_uploads} |",
-        f"| Lost (no answer at all) | {len(result.missing)} |",
-        f"| Wrong or partial objects; unexpected objects | {len(result.wrong) + len(result.partial)}; "
-        f"{len(result.unexpected)} |",
-        f"| Duplicates (a thumbnail written twice) | {result.duplicate_writes} |",
+        f"| {result.audit.recorded_bad} / {result.audit.dead_lettered} / {result.audit.bad_uploads} |",
+        f"| Lost (no answer at all) | {len(result.audit.missing)} |",
+        f"| Wrong or partial objects; unexpected objects | {len(result.audit.wrong) + len(result.audit.partial)}; "
+        f"{len(result.audit.unexpected)} |",
+        f"| Duplicates (a thumbnail written twice) | {result.audit.duplicate_writes} |",
         f"| Extra deliveries absorbed (duplicate, superseded, object replaced) "
-        f"| {sum(result.absorbed_deliveries.values())} |",
-        f"| Events left in a subscription after the drain | {result.unfinished_messages} |",
+        f"| {sum(result.audit.absorbed_deliveries.values())} |",
+        f"| Events left in a subscription after the drain | {result.audit.unfinished_messages} |",
         f"| Redeliveries by the local Eventarc; most attempts for one event "
         f"| {result.redeliveries}; {result.max_attempts} |",
         f"| Peak memory of the function (server and workers, RSS) | {result.peak_memory_bytes / 2**20:.0f} MiB |",
@@ -73,11 +73,11 @@ def render(result: SoakResult) -> str:
         + ".",
         "",
         "Function outcomes (one log line per delivery): "
-        + ", ".join(f"{outcome} {count}" for outcome, count in result.outcomes.most_common())
+        + ", ".join(f"{outcome} {count}" for outcome, count in result.audit.outcomes.most_common())
         + ".",
         "",
         "| Failure class (outcome: reason) | Deliveries |",
         "| --- | --- |",
     ]
-    lines += [f"| {reason} | {count} |" for reason, count in result.reasons.most_common()]
+    lines += [f"| {reason} | {count} |" for reason, count in result.audit.reasons.most_common()]
     return "\n".join(lines) + "\n"

@@ -21,7 +21,6 @@ in either subscription.
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import os
@@ -37,13 +36,13 @@ from typing import Any
 
 from google.api_core import exceptions
 from google.cloud import storage
-from PIL import Image
 
 from localdev.eventarc import CloudEventRequest, Deliverer, DeliveryResult, LocalEventarc, RetryPolicy
 from localdev.faults import Fault
 from localdev.pubsub import ensure_subscription, subscriber_client
 from localdev.settings import LocalSettings
 from localdev.stack import Stack
+from soak.audit import Audit, Expected, Sent, Stored, answered, audit, finals
 from soak.corpus import Upload, build
 from thumbnailer.config import Settings
 from thumbnailer.imaging import render_thumbnails
@@ -98,26 +97,8 @@ class ShuffledDeliverer(Deliverer):
         return super().deliver(event)
 
 
-@dataclass(frozen=True)
-class Expected:
-    """What the function must leave for an upload: (name, bytes) per thumbnail, or a failure record."""
-
-    thumbnails: tuple[tuple[str, bytes], ...] = ()
-    failure_record: str | None = None
-
-
 # An upload and what the function must make of it, rendered before the run.
 Planned = tuple[Upload, Expected]
-
-
-@dataclass
-class Sent:
-    """One upload as it landed: what it must become, its generation, its phase."""
-
-    upload: Upload
-    expected: Expected
-    generation: int
-    phase: str
 
 
 @dataclass
@@ -132,24 +113,11 @@ class FaultEvent:
 class SoakResult:
     options: SoakOptions
     sizes: int
-    expected_thumbnails: int
-    correct_thumbnails: int
+    audit: Audit
     valid_uploads: int
-    bad_uploads: int
     overwrites: int
-    recorded_bad: int
-    dead_lettered: int
-    missing: list[str]
-    wrong: list[str]
-    unexpected: list[str]
-    partial: list[str]
-    duplicate_writes: int
-    absorbed_deliveries: Counter[str]
-    unfinished_messages: int
     latency_ms: dict[str, list[float]]
     peak_memory_bytes: int
-    outcomes: Counter[str]
-    reasons: Counter[str]
     injected: Counter[str]
     storage_requests: Counter[str]
     redeliveries: int
@@ -159,22 +127,7 @@ class SoakResult:
 
     @property
     def violations(self) -> list[str]:
-        problems = []
-        if self.missing:
-            problems.append(f"{len(self.missing)} thumbnail(s) missing, e.g. {self.missing[:3]}")
-        if self.wrong:
-            problems.append(f"{len(self.wrong)} thumbnail(s) wrong, e.g. {self.wrong[:3]}")
-        if self.unexpected:
-            problems.append(f"{len(self.unexpected)} unexpected object(s), e.g. {self.unexpected[:3]}")
-        if self.partial:
-            problems.append(f"{len(self.partial)} partial object(s), e.g. {self.partial[:3]}")
-        if self.recorded_bad + self.dead_lettered < self.bad_uploads:
-            problems.append(f"{self.bad_uploads - self.recorded_bad - self.dead_lettered} bad upload(s) unaccounted")
-        if self.duplicate_writes:
-            problems.append(f"{self.duplicate_writes} thumbnail(s) written more than once")
-        if self.unfinished_messages:
-            problems.append(f"{self.unfinished_messages} event(s) still in a subscription after the drain")
-        return problems
+        return self.audit.violations
 
 
 class _Records(logging.Handler):
@@ -373,13 +326,19 @@ class Soak:
         deadline = time.monotonic() + self.options.drain_seconds
         idle_since: float | None = None
         while time.monotonic() < deadline:
-            answered = _answered(client, stack.settings.output_bucket, self._finals(), stack.paths.dead_letters)
+            made = {
+                blob.name: (blob.metadata or {}).get(SOURCE_GENERATION_KEY)
+                for blob in client.list_blobs(stack.settings.output_bucket)
+            }
+            with self._lock:
+                sent = list(self.sent)
+            complete = answered(sent, made, _dead_lettered(stack.paths.dead_letters))
             busy = (stack.eventarc.in_flight if stack.eventarc else 0) + duplicates.in_flight
             if busy:
                 idle_since = None
             else:
                 idle_since = idle_since or time.monotonic()
-                if answered and time.monotonic() - idle_since >= 3:
+                if complete and time.monotonic() - idle_since >= 3:
                     return
                 # Nothing held, nothing arriving: whatever is missing now will never come.
                 if time.monotonic() - idle_since >= QUIET_SECONDS:
@@ -387,15 +346,6 @@ class Soak:
                     return
             time.sleep(0.5)
         logger.info(f"drain: not finished within {self.options.drain_seconds:.0f} s")
-
-    def _finals(self) -> dict[str, Sent]:
-        """Each name's latest generation: the one whose answer must be in the output bucket."""
-        finals: dict[str, Sent] = {}
-        with self._lock:
-            for sent in self.sent:
-                if sent.upload.name not in finals or sent.generation > finals[sent.upload.name].generation:
-                    finals[sent.upload.name] = sent
-        return finals
 
     # -- the audit -----------------------------------------------------------------------
 
@@ -408,81 +358,31 @@ class Soak:
         eventarc: _Records,
         unfinished: int,
     ) -> SoakResult:
-        finals = self._finals()
-        output = {blob.name: blob for blob in client.list_blobs(settings.output_bucket)}
-        dead_letters = _dead_lettered(stack.paths.dead_letters)
-        expected: set[str] = set()
-        missing: list[str] = []
-        wrong: list[str] = []
-        partial: list[str] = []
-        correct = recorded_bad = dead_lettered = 0
-        latency: dict[str, list[float]] = {"steady": [], "burst": []}
-        sources = {blob.name: blob for blob in client.list_blobs(stack.settings.input_bucket)}
-        for name, sent in sorted(finals.items()):
-            record_name = sent.expected.failure_record
-            if record_name is not None:
-                expected.add(record_name)
-                blob = output.get(record_name)
-                if blob is not None:
-                    try:
-                        record = json.loads(blob.download_as_bytes())
-                    except ValueError:
-                        partial.append(record_name)
-                        continue
-                    if (record.get("reason"), record.get("generation")) == (
-                        sent.upload.expected_reason,
-                        str(sent.generation),
-                    ):
-                        recorded_bad += 1
-                    else:
-                        wrong.append(f"{record_name}: {record.get('reason')} #{record.get('generation')}")
-                elif (name, str(sent.generation)) in dead_letters:
-                    dead_lettered += 1
-                else:
-                    missing.append(record_name)
-                continue
-            finished_at = 0.0
-            for thumb_name, thumb_data in sent.expected.thumbnails:
-                expected.add(thumb_name)
-                blob = output.get(thumb_name)
-                if blob is None:
-                    missing.append(thumb_name)
-                    continue
-                made_from = (blob.metadata or {}).get(SOURCE_GENERATION_KEY)
-                data = blob.download_as_bytes()
-                if data == thumb_data and made_from == str(sent.generation):
-                    correct += 1
-                elif not _decodes(data):
-                    partial.append(thumb_name)
-                else:
-                    wrong.append(f"{thumb_name}: made from generation {made_from}, the latest is {sent.generation}")
-                if blob.time_created is not None:
-                    finished_at = max(finished_at, blob.time_created.timestamp())
-            source = sources.get(name)
-            if finished_at and source is not None and source.time_created is not None:
-                latency[sent.phase].append((finished_at - source.time_created.timestamp()) * 1000)
-        unexpected = sorted(set(output) - expected)
-        partial += [
-            name for name in unexpected if not name.endswith(".json") and not _decodes(output[name].download_as_bytes())
-        ]
-
-        writes: Counter[tuple[str, str]] = Counter()
-        absorbed: Counter[str] = Counter()
-        outcomes: Counter[str] = Counter()
-        reasons: Counter[str] = Counter()
-        for record in function_records:
-            outcome = record.get("outcome")
-            if outcome is None:
-                continue
-            outcomes[outcome] += 1
-            if record.get("reason"):
-                reasons[f"{outcome}: {record['reason']}"] += 1
-            for thumbnail in record.get("thumbnails", ()):
-                if thumbnail.get("outcome") in ("created", "replaced"):
-                    writes[thumbnail["name"], str(record.get("generation"))] += 1
-            if outcome in ("duplicate", "superseded") or record.get("reason") in ("object_replaced", "object_gone"):
-                absorbed[str(record.get("reason") or outcome)] += 1
-
+        """Gather what the buckets hold and the run did; soak/audit.py judges it."""
+        output = {
+            blob.name: Stored(
+                blob.download_as_bytes(),
+                (blob.metadata or {}).get(SOURCE_GENERATION_KEY),
+                blob.time_created.timestamp() if blob.time_created else None,
+            )
+            for blob in client.list_blobs(settings.output_bucket)
+        }
+        sources = {
+            blob.name: blob.time_created.timestamp()
+            for blob in client.list_blobs(stack.settings.input_bucket)
+            if blob.time_created is not None
+        }
+        with self._lock:
+            sent = list(self.sent)
+        judged = audit(
+            sent,
+            output,
+            sources,
+            _dead_lettered(stack.paths.dead_letters),
+            function_records,
+            unfinished,
+            len(settings.imaging.sizes),
+        )
         delivered = [r for r in eventarc.messages() if r.getMessage() == "delivered"]
         proxy = stack.storage_proxy
         assert proxy is not None
@@ -492,24 +392,11 @@ class Soak:
         return SoakResult(
             options=self.options,
             sizes=len(settings.imaging.sizes),
-            expected_thumbnails=sum(1 for s in finals.values() if s.upload.valid) * len(settings.imaging.sizes),
-            correct_thumbnails=correct,
-            valid_uploads=sum(1 for s in self.sent if s.upload.valid),
-            bad_uploads=sum(1 for s in finals.values() if not s.upload.valid),
-            overwrites=len(self.sent) - len(finals),
-            recorded_bad=recorded_bad,
-            dead_lettered=dead_lettered,
-            missing=missing,
-            wrong=wrong,
-            unexpected=unexpected,
-            partial=partial,
-            duplicate_writes=sum(count - 1 for count in writes.values() if count > 1),
-            absorbed_deliveries=absorbed,
-            unfinished_messages=unfinished,
-            latency_ms=latency,
+            audit=judged,
+            valid_uploads=sum(1 for one in sent if one.upload.valid),
+            overwrites=len(sent) - len(finals(sent)),
+            latency_ms=judged.latency_ms,
             peak_memory_bytes=self.peak_memory,
-            outcomes=outcomes,
-            reasons=reasons,
             injected=Counter({str(fault): count for fault, count in proxy.faults().items()}),
             storage_requests=requests_by_kind,
             redeliveries=sum(1 for r in eventarc.messages() if r.getMessage().startswith("delivery failed")),
@@ -532,30 +419,6 @@ def expect(upload: Upload, settings: Settings) -> Expected:
             for size, thumbnail in zip(settings.imaging.sizes, rendering.thumbnails, strict=True)
         )
     )
-
-
-def _decodes(data: bytes) -> bool:
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.load()
-    except (OSError, SyntaxError, ValueError):
-        return False
-    return True
-
-
-def _answered(client: storage.Client, output_bucket: str, finals: Mapping[str, Sent], dead_letters: Path) -> bool:
-    """Whether every latest generation has its answer: its thumbnails, its failure record, or a dead letter."""
-    made = {blob.name: (blob.metadata or {}).get(SOURCE_GENERATION_KEY) for blob in client.list_blobs(output_bucket)}
-    given_up = _dead_lettered(dead_letters)
-    for name, sent in finals.items():
-        if (name, str(sent.generation)) in given_up:
-            continue
-        if sent.expected.failure_record is not None:
-            if made.get(sent.expected.failure_record) != str(sent.generation):
-                return False
-        elif any(made.get(name) != str(sent.generation) for name, _ in sent.expected.thumbnails):
-            return False
-    return True
 
 
 def _dead_lettered(folder: Path) -> set[tuple[str, str]]:

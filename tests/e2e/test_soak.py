@@ -34,30 +34,30 @@ def test_every_fault_was_injected_at_least_once(soaked: SoakResult) -> None:
     }
     assert {"upload", "download"} <= set(soaked.storage_requests)
     # The second subscription's late copies met thumbnails already made, and stale generations.
-    assert soaked.absorbed_deliveries["duplicate"] > 0
+    assert soaked.audit.absorbed_deliveries["duplicate"] > 0
     assert soaked.overwrites > 0
 
 
 def test_every_valid_upload_has_exactly_its_thumbnails(soaked: SoakResult) -> None:
-    assert soaked.expected_thumbnails == (soaked.valid_uploads - soaked.overwrites) * soaked.sizes
-    assert soaked.correct_thumbnails == soaked.expected_thumbnails
-    assert soaked.missing == []
-    assert soaked.wrong == []
-    assert soaked.duplicate_writes == 0
+    assert soaked.audit.expected_thumbnails == (soaked.valid_uploads - soaked.overwrites) * soaked.sizes
+    assert soaked.audit.correct_thumbnails == soaked.audit.expected_thumbnails
+    assert soaked.audit.missing == []
+    assert soaked.audit.wrong == []
+    assert soaked.audit.duplicate_writes == 0
 
 
 def test_every_bad_upload_is_recorded_with_its_reason(soaked: SoakResult) -> None:
-    assert soaked.bad_uploads >= len(BAD_KINDS)
-    assert soaked.recorded_bad + soaked.dead_lettered == soaked.bad_uploads
-    assert {reason.split(": ")[1] for reason in soaked.reasons if reason.startswith("failed")} == {
+    assert soaked.audit.bad_uploads >= len(BAD_KINDS)
+    assert soaked.audit.recorded_bad + soaked.audit.dead_lettered == soaked.audit.bad_uploads
+    assert {reason.split(": ")[1] for reason in soaked.audit.reasons if reason.startswith("failed")} == {
         reason for _, _, reason, _ in BAD_KINDS.values()
     }
 
 
 def test_nothing_partial_nothing_stray_nothing_retried_forever(soaked: SoakResult) -> None:
-    assert soaked.partial == []
-    assert soaked.unexpected == []
-    assert soaked.unfinished_messages == 0
+    assert soaked.audit.partial == []
+    assert soaked.audit.unexpected == []
+    assert soaked.audit.unfinished_messages == 0
     assert soaked.redeliveries > 0, "the faults made the local Eventarc redeliver"
     assert 1 <= soaked.max_attempts <= 20
     assert soaked.violations == []
