@@ -11,7 +11,7 @@ docs/, deploy's list of variables to pass).
 """
 
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, NamedTuple, TypeVar, get_args, get_type_hints
+from typing import Any, NamedTuple, TypeVar, get_args
 
 
 class ConfigError(ValueError):
@@ -54,7 +54,9 @@ Declared = TypeVar("Declared", bound=tuple[Any, ...])
 
 def declared(cls: type[Declared]) -> type[Declared]:
     """Record a NamedTuple's settings and give each field its parsed default."""
-    hints = get_type_hints(cls, include_extras=True)
+    # The annotations as written (the modules declaring settings do not postpone them), read
+    # directly: typing.get_type_hints would evaluate each again, at every start-up.
+    hints = cls.__annotations__
     settings: dict[str, Setting] = {}
     for name in cls._fields:  # type: ignore[attr-defined]
         default = cls._field_defaults.get(name)  # type: ignore[attr-defined]
@@ -79,8 +81,7 @@ def declaration(cls: type[tuple[Any, ...]], field: str) -> Setting:
 
 def _groups(cls: type[tuple[Any, ...]]) -> dict[str, type[tuple[Any, ...]]]:
     """The fields that are settings classes of their own (``Settings.imaging``)."""
-    hints = get_type_hints(cls)
-    return {name: hint for name, hint in hints.items() if hasattr(hint, "__settings__")}
+    return {name: hint for name, hint in cls.__annotations__.items() if hasattr(hint, "__settings__")}
 
 
 def read(cls: type[Declared], environ: Mapping[str, str]) -> Declared:
