@@ -162,7 +162,8 @@ def notes(bare_mib: float, small: list[str]) -> list[str]:
         "with its default --jobs (the usable cores). libvips: one Python process looping over the files with "
         "`thumbnail_buffer(data, 200, height=200, crop='centre')` and jpegsave Q85, libvips' default threading. "
         "naive: one process, the naive conversion above, file after file. Peak MiB: the process's resident "
-        "high-water mark (wait4) above a bare interpreter's; per file in flight: divided by the jobs.",
+        "high-water mark (VmHWM, read at its exit by bench.peak_probe) above a bare interpreter's; per file in "
+        "flight: divided by the jobs.",
     ] + (floor_caveat if small else [])
 
 
