@@ -207,7 +207,7 @@ def parser() -> argparse.ArgumentParser:
         help="(teardown) with --delete-buckets: delete buckets even if they hold objects",
     )
     arguments.add_argument("--yes", "-y", action="store_true", help="(teardown) do not ask for confirmation")
-    return arguments  # fmt: skip
+    return arguments
 
 
 def parse(argv: Sequence[str], environ: Mapping[str, str]) -> Inputs:
