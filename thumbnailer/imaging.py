@@ -23,16 +23,16 @@ from thumbnailer.geometry import Plan, plan_thumbnail, shrunk_decode_size
 if TYPE_CHECKING:
     from PIL import ImageCms
 
-# Output encodings: Pillow format name, file extension, content type.
-_ENCODINGS: dict[str, tuple[str, str, str]] = {
-    "jpeg": ("JPEG", "jpg", "image/jpeg"),
-    "png": ("PNG", "png", "image/png"),
-    "webp": ("WEBP", "webp", "image/webp"),
-    "avif": ("AVIF", "avif", "image/avif"),
-    "gif": ("GIF", "gif", "image/gif"),
+# Output encodings: file extension (which also picks Pillow's encoder, see _saved), content type.
+_ENCODINGS: dict[str, tuple[str, str]] = {
+    "jpeg": ("jpg", "image/jpeg"),
+    "png": ("png", "image/png"),
+    "webp": ("webp", "image/webp"),
+    "avif": ("avif", "image/avif"),
+    "gif": ("gif", "image/gif"),
 }
 #: Every extension a thumbnail can have (backfill looks for any of them).
-OUTPUT_EXTENSIONS: tuple[str, ...] = tuple(sorted({extension for _, extension, _ in _ENCODINGS.values()}))
+OUTPUT_EXTENSIONS: tuple[str, ...] = tuple(sorted({extension for extension, _ in _ENCODINGS.values()}))
 # `original` keeps these input formats; any other input falls back to `auto`.
 # MPO is a JPEG with extra pictures (phone cameras); Pillow opens it with its JPEG plugin.
 _ORIGINAL_FORMATS = {"JPEG": "jpeg", "MPO": "jpeg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "AVIF": "avif"}
@@ -179,7 +179,7 @@ def _encode_animation(
     quality: int,
     credits: bytes | None,
 ) -> Thumbnail:
-    _, extension, content_type = _ENCODINGS[output_format]
+    extension, content_type = _ENCODINGS[output_format]
     options: dict[str, object] = {"save_all": True, "append_images": frames[1:], "duration": durations}
     if loop is not None:
         options["loop"] = loop
@@ -260,7 +260,7 @@ def _choose_format(setting: OutputFormat, source_format: str, *, has_alpha: bool
 def _encode(
     image: Image.Image, output_format: str, settings: ImagingSettings, credits: bytes | None, quality: int
 ) -> Thumbnail:
-    _, extension, content_type = _ENCODINGS[output_format]
+    extension, content_type = _ENCODINGS[output_format]
     if output_format == "jpeg" and image.mode == "RGBA":
         image = _flatten(image, settings.background)
     # A fresh info dict: no EXIF, GPS, XMP or ICC profile travels to the thumbnail, only
