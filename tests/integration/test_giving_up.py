@@ -9,7 +9,7 @@ Storage faults come from a proxy in front of fake-gcs-server that answers downlo
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -29,6 +29,19 @@ def failing_downloads(gcs: FakeGcsServer) -> Iterator[FaultProxy]:
         yield proxy
 
 
+@pytest.fixture
+def behind_failing_downloads(
+    make_function: FunctionFactory, storage_client: storage.Client, buckets: Buckets, failing_downloads: FaultProxy
+) -> Callable[..., FunctionClient]:
+    """``cat.jpg`` uploaded, and a function (with these settings) whose downloads all fail."""
+    upload(storage_client, buckets.input, "cat.jpg", JPEG)
+
+    def make(**settings: str) -> FunctionClient:
+        return make_function(STORAGE_EMULATOR_HOST=failing_downloads.url, STORAGE_RETRY_SECONDS="1", **settings)
+
+    return make
+
+
 def deliver(function: FunctionClient, buckets: Buckets, name: str, time: str | None) -> Delivery:
     attributes, data = event_for(function.gcs, buckets.input, name)
     if time is None:
@@ -45,13 +58,10 @@ def record_of(client: storage.Client, buckets: Buckets, name: str) -> tuple[dict
 
 
 def test_an_old_event_that_keeps_failing_is_recorded_then_acknowledged(
-    make_function: FunctionFactory,
-    storage_client: storage.Client,
-    buckets: Buckets,
-    failing_downloads: FaultProxy,
+    behind_failing_downloads: Callable[..., FunctionClient], storage_client: storage.Client, buckets: Buckets
 ) -> None:
-    generation = upload(storage_client, buckets.input, "cat.jpg", JPEG)
-    function = make_function(STORAGE_EMULATOR_HOST=failing_downloads.url, STORAGE_RETRY_SECONDS="1")
+    function = behind_failing_downloads()
+    generation = storage_client.bucket(buckets.input).get_blob("cat.jpg").generation
     delivery = deliver(function, buckets, "cat.jpg", TWO_HOURS_AGO)
     assert delivery.status == 200
     line = delivery.record
@@ -70,14 +80,9 @@ def test_an_old_event_that_keeps_failing_is_recorded_then_acknowledged(
 
 
 def test_a_young_event_is_still_retried(
-    make_function: FunctionFactory,
-    storage_client: storage.Client,
-    buckets: Buckets,
-    failing_downloads: FaultProxy,
+    behind_failing_downloads: Callable[..., FunctionClient], storage_client: storage.Client, buckets: Buckets
 ) -> None:
-    upload(storage_client, buckets.input, "cat.jpg", JPEG)
-    function = make_function(STORAGE_EMULATOR_HOST=failing_downloads.url, STORAGE_RETRY_SECONDS="1")
-    delivery = deliver(function, buckets, "cat.jpg", datetime.now(UTC).isoformat())
+    delivery = deliver(behind_failing_downloads(), buckets, "cat.jpg", datetime.now(UTC).isoformat())
     assert (delivery.status, delivery.record["outcome"], delivery.record["reason"]) == (
         500,
         "retry",
@@ -88,30 +93,14 @@ def test_a_young_event_is_still_retried(
 
 @pytest.mark.parametrize("time", [None, "not a time"], ids=["no time", "unreadable time"])
 def test_an_event_without_a_usable_time_is_retried_until_eventarc_stops(
-    make_function: FunctionFactory,
-    storage_client: storage.Client,
-    buckets: Buckets,
-    failing_downloads: FaultProxy,
-    time: str | None,
+    behind_failing_downloads: Callable[..., FunctionClient], buckets: Buckets, time: str | None
 ) -> None:
-    upload(storage_client, buckets.input, "cat.jpg", JPEG)
-    function = make_function(STORAGE_EMULATOR_HOST=failing_downloads.url, STORAGE_RETRY_SECONDS="1")
-    assert deliver(function, buckets, "cat.jpg", time).status == 500
+    assert deliver(behind_failing_downloads(), buckets, "cat.jpg", time).status == 500
 
 
-def test_the_age_is_a_setting(
-    make_function: FunctionFactory,
-    storage_client: storage.Client,
-    buckets: Buckets,
-    failing_downloads: FaultProxy,
-) -> None:
-    upload(storage_client, buckets.input, "cat.jpg", JPEG)
-    function = make_function(STORAGE_EMULATOR_HOST=failing_downloads.url, STORAGE_RETRY_SECONDS="1", MAX_RETRY_AGE="3h")
-    assert deliver(function, buckets, "cat.jpg", TWO_HOURS_AGO).status == 500
-    function = make_function(
-        STORAGE_EMULATOR_HOST=failing_downloads.url, STORAGE_RETRY_SECONDS="1", MAX_RETRY_AGE="90m"
-    )
-    assert deliver(function, buckets, "cat.jpg", TWO_HOURS_AGO).status == 200
+def test_the_age_is_a_setting(behind_failing_downloads: Callable[..., FunctionClient], buckets: Buckets) -> None:
+    assert deliver(behind_failing_downloads(MAX_RETRY_AGE="3h"), buckets, "cat.jpg", TWO_HOURS_AGO).status == 500
+    assert deliver(behind_failing_downloads(MAX_RETRY_AGE="90m"), buckets, "cat.jpg", TWO_HOURS_AGO).status == 200
 
 
 def test_nothing_is_given_up_before_it_is_on_record(
