@@ -70,7 +70,9 @@ class FunctionProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def log_records(self) -> list[dict[str, Any]]:
-        return [json.loads(line) for line in self.output().splitlines() if line.startswith('{"')]
+        """The JSON lines written so far; a line still being written (no newline yet) waits."""
+        complete = self.output().rpartition("\n")[0]
+        return [json.loads(line) for line in complete.splitlines() if line.startswith('{"')]
 
     def kill(self) -> None:
         """SIGKILL, as an instance that runs out of memory or loses its machine: no clean-up at all."""
