@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 
 class FitMode(enum.StrEnum):
     COVER = "cover"
+    ATTENTION = "attention"  # cover, the crop following the most interesting region
     CONTAIN = "contain"
     PAD = "pad"
     STRETCH = "stretch"
@@ -71,3 +72,26 @@ class Size(NamedTuple):
 
 #: RGBA, each 0-255; alpha 0 pads with transparency.
 Color = tuple[int, int, int, int]
+
+
+class VisionFeature(enum.StrEnum):
+    LABELS = "labels"
+    SAFE_SEARCH = "safe-search"
+
+
+class Moderation(enum.StrEnum):
+    OFF = "off"
+    RECORD = "record"  # the verdict in the labels record and the result message only
+    BLUR = "blur"  # a flagged upload's thumbnails are blurred past recognition
+    WITHHOLD = "withhold"  # a flagged upload gets no thumbnail, and a failure record
+
+
+class Likelihood(enum.IntEnum):
+    """Cloud Vision's SafeSearch likelihoods, in order (their numbers are the API's)."""
+
+    UNKNOWN = 0
+    VERY_UNLIKELY = 1
+    UNLIKELY = 2
+    POSSIBLE = 3
+    LIKELY = 4
+    VERY_LIKELY = 5

@@ -37,6 +37,13 @@ class Plan(NamedTuple):
         box = _clamped((left * fx, top * fy, right * fx, bottom * fy), scaled_width, scaled_height)
         return Plan(box=box, size=self.size, canvas=self.canvas)
 
+    def moved_to(self, left: float, top: float, width: int, height: int) -> "Plan":
+        """The same crop with its top-left corner at (``left``, ``top``), kept inside the image."""
+        box_w, box_h = self.box_size
+        left = min(max(0.0, left), width - box_w)
+        top = min(max(0.0, top), height - box_h)
+        return self._replace(box=_clamped((left, top, left + box_w, top + box_h), width, height))
+
     @property
     def box_size(self) -> tuple[float, float]:
         left, top, right, bottom = self.box
@@ -65,7 +72,7 @@ def plan_thumbnail(width: int, height: int, target: Size, mode: FitMode) -> Plan
         raise ValueError(f"empty source {width}x{height}")
     tw, th = target.width, target.height
     full: Box = (0.0, 0.0, float(width), float(height))
-    if mode is FitMode.COVER:
+    if mode in (FitMode.COVER, FitMode.ATTENTION):  # attention moves the box later (imaging.py)
         # The largest centred region with the box's aspect ratio, scaled down to the box.
         aspect = tw / th
         crop_w = min(float(width), height * aspect)

@@ -12,13 +12,14 @@ image, where they cost next to nothing. Everything here works on decoded pixels 
 import io
 from typing import TYPE_CHECKING, NamedTuple
 
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from thumbnailer import diagnostics, errors
 from thumbnailer.config import ImagingSettings
 from thumbnailer.decoding import LIBVIPS_FORMATS, Pixels, Source, opened
-from thumbnailer.domain import Animation, Color, OutputFormat, Size
+from thumbnailer.domain import Animation, Color, FitMode, OutputFormat, Size
 from thumbnailer.geometry import Plan, plan_thumbnail, shrunk_decode_size
+from thumbnailer.placeholders import placeholders
 
 if TYPE_CHECKING:
     from PIL import ImageCms
@@ -56,6 +57,8 @@ class Thumbnail(NamedTuple):
     extension: str
     content_type: str
     data: bytes
+    thumbhash: str  # base64 ThumbHash of what is shown (an animation's first frame)
+    color: str  # its dominant colour, #rrggbb
 
 
 class Rendering(NamedTuple):
@@ -65,6 +68,9 @@ class Rendering(NamedTuple):
     thumbnails: tuple[Thumbnail, ...]  # one per settings.sizes, same order
     #: What the decoders said about the file (damage they read past), bounded.
     warnings: tuple[str, ...] = ()
+    #: A JPEG of the image, upright, its long side at most ``analysis_side`` (None when
+    #: not asked for): what Cloud Vision is sent, made from the same decode.
+    analysis: bytes | None = None
 
 
 def check_input_size(size: int, settings: ImagingSettings) -> None:
@@ -76,26 +82,32 @@ def check_input_size(size: int, settings: ImagingSettings) -> None:
 
 
 def render_thumbnails(
-    data: bytes, settings: ImagingSettings, *, libvips_formats: frozenset[str] = LIBVIPS_FORMATS
+    data: bytes,
+    settings: ImagingSettings,
+    *,
+    analysis_side: int | None = None,
+    libvips_formats: frozenset[str] = LIBVIPS_FORMATS,
 ) -> Rendering:
     """Make one thumbnail per configured size from encoded image ``data``.
 
-    ``libvips_formats`` picks the decoder per source format; the benchmark and tests
-    pass an empty set to compare with Pillow decoding everything. What the decoders say
-    about the file comes back in ``Rendering.warnings``, or the error's ``warnings``.
+    ``analysis_side``: also make ``Rendering.analysis``, a copy for image analysis
+    (Cloud Vision) with at most this long side, from the same decode. ``libvips_formats``
+    picks the decoder per source format; the benchmark and tests pass an empty set to
+    compare with Pillow decoding everything. What the decoders say about the file comes
+    back in ``Rendering.warnings``, or the error's ``warnings``.
     """
     check_input_size(len(data), settings)
     with diagnostics.collecting() as collected:
         try:
             with opened(data, settings, libvips_formats) as source:
-                rendering = _render(source, settings)
+                rendering = _render(source, settings, analysis_side)
         except errors.ThumbnailerError as error:
             error.warnings = collected.messages()
             raise
     return rendering._replace(warnings=collected.messages())
 
 
-def _render(source: Source, settings: ImagingSettings) -> Rendering:
+def _render(source: Source, settings: ImagingSettings, analysis_side: int | None) -> Rendering:
     stored_width, stored_height = source.size
     orientation = source.orientation
     credits = source.credits() if settings.keep_exif_credits else None
@@ -105,6 +117,10 @@ def _render(source: Source, settings: ImagingSettings) -> Rendering:
     plans = [plan_thumbnail(oriented_width, oriented_height, size, settings.mode_for(size)) for size in sizes]
     if swapped:
         plans = [plan.transposed() for plan in plans]
+    # The analysis copy needs no headroom: it is looked at, not resampled again.
+    analysis_plan = None
+    if analysis_side is not None:
+        analysis_plan = plan_thumbnail(stored_width, stored_height, Size(analysis_side, analysis_side), FitMode.CONTAIN)
 
     # (An animation stored sideways, which nothing writes, is thumbnailed as a still.)
     animated = [_animation_format(source, settings, size) if orientation == 1 else None for size in sizes]
@@ -113,17 +129,70 @@ def _render(source: Source, settings: ImagingSettings) -> Rendering:
     if source.frame_count * (stored_width * stored_height + outputs) > settings.max_animation_pixels:
         animated = [None] * len(sizes)
     if any(animated):
-        thumbnails = _render_animation(source, plans, animated, settings, credits)
-        return Rendering(source.format, oriented_width, oriented_height, thumbnails)
+        thumbnails, first_frame = _render_animation(source, plans, animated, settings, credits)
+        analysis = _analysis_copy(first_frame, analysis_plan, 1, None) if analysis_plan else None
+        return Rendering(source.format, oriented_width, oriented_height, thumbnails, analysis=analysis)
 
-    pixels = source.pixels(shrunk_decode_size(stored_width, stored_height, plans))
+    request = _larger(
+        shrunk_decode_size(stored_width, stored_height, plans),
+        shrunk_decode_size(stored_width, stored_height, [analysis_plan], headroom=1.0) if analysis_plan else (1, 1),
+    )
+    pixels = source.pixels(request)
     if pixels.image.size != source.size:
         plans = [plan.scaled_source(stored_width, stored_height, *pixels.image.size) for plan in plans]
+        if analysis_plan:
+            analysis_plan = analysis_plan.scaled_source(stored_width, stored_height, *pixels.image.size)
+    plans = [
+        _attention_crop(pixels.image, plan) if settings.mode_for(size) is FitMode.ATTENTION else plan
+        for size, plan in zip(sizes, plans, strict=True)
+    ]
     thumbnails = tuple(
         _make_one(pixels, size, plan, orientation, source.format, settings, credits)
         for size, plan in zip(sizes, plans, strict=True)
     )
-    return Rendering(source.format, oriented_width, oriented_height, thumbnails)
+    analysis = _analysis_copy(pixels.image, analysis_plan, orientation, pixels.colour) if analysis_plan else None
+    return Rendering(source.format, oriented_width, oriented_height, thumbnails, analysis=analysis)
+
+
+def _larger(first: tuple[int, int] | None, second: tuple[int, int] | None) -> tuple[int, int] | None:
+    """The decode size that serves both requests (None: full size)."""
+    if first is None or second is None:
+        return None
+    return (max(first[0], second[0]), max(first[1], second[1]))
+
+
+def _attention_crop(image: Image.Image, plan: Plan) -> Plan:
+    """The cover crop moved onto the most interesting region of the decoded pixels.
+
+    An image where nothing stands out (libvips then answers its first pixel) keeps the
+    centre crop, as ``cover``.
+    """
+    box_width, box_height = plan.box_size
+    if box_width >= image.width - 0.5 and box_height >= image.height - 0.5:
+        return plan  # the crop is the whole image: nowhere to move
+    from thumbnailer import libvips  # loads libvips: only for attention crops
+
+    width, height = max(1, round(box_width)), max(1, round(box_height))
+    centre_x, centre_y = libvips.attention_centre(image, width, height)
+    if (centre_x, centre_y) == (0, 0):
+        return plan
+    return plan.moved_to(centre_x - box_width / 2, centre_y - box_height / 2, image.width, image.height)
+
+
+def _analysis_copy(
+    image: Image.Image, plan: Plan, orientation: int, colour: "ImageCms.ImageCmsTransform | None"
+) -> bytes:
+    """What image analysis is sent: upright sRGB JPEG, transparency on white."""
+    small = image.resize(plan.size, Image.Resampling.BILINEAR, box=plan.box, reducing_gap=2.0)
+    if orientation in _ORIENTATION_TRANSPOSE:
+        small = small.transpose(_ORIENTATION_TRANSPOSE[orientation])
+    small = _to_srgb(small, colour)
+    if small.mode in ("RGBA", "LA"):
+        small = _flatten(small.convert("RGBA"), (255, 255, 255, 255))
+    elif small.mode not in ("RGB", "L"):
+        small = small.convert("RGB")
+    small.info = {}
+    return _saved(small, "jpg", {"quality": 85})
 
 
 def _animation_format(source: Source, settings: ImagingSettings, size: Size) -> str | None:
@@ -146,13 +215,16 @@ def _render_animation(
     formats: list[str | None],
     settings: ImagingSettings,
     credits: bytes | None,
-) -> tuple[Thumbnail, ...]:
+) -> tuple[tuple[Thumbnail, ...], Image.Image]:
     """Every frame through the same geometry; durations and loop count kept. A size
-    whose format cannot animate gets the first frame, as a still."""
+    whose format cannot animate gets the first frame, as a still. Also returns the
+    first frame, decoded."""
     per_plan: list[list[Image.Image]] = [[] for _ in plans]
     durations: list[int] = []
+    first_frame: Image.Image | None = None
     for rgba, duration in source.frames():  # one decoded frame at a time; only the small ones are kept
         durations.append(duration)
+        first_frame = first_frame or rgba
         for frames, plan in zip(per_plan, plans, strict=True):
             small = rgba.resize(plan.size, Image.Resampling.LANCZOS, box=plan.box)
             frames.append(_pad(small, plan.canvas, settings.background) if plan.canvas != small.size else small)
@@ -168,7 +240,8 @@ def _render_animation(
         thumbnails.append(
             _encode_animation(frames, durations, loop, output_format, settings.quality_for(size), credits)
         )
-    return tuple(thumbnails)
+    assert first_frame is not None  # frame_count >= 2
+    return tuple(thumbnails), first_frame
 
 
 def _encode_animation(
@@ -190,9 +263,8 @@ def _encode_animation(
     else:
         options["disposal"] = 2  # each frame replaces the last: no ghosts where frames are transparent
     first = frames[0]
-    return Thumbnail(
-        first.width, first.height, output_format, extension, content_type, _saved(first, extension, options)
-    )
+    data = _saved(first, extension, options)
+    return Thumbnail(first.width, first.height, output_format, extension, content_type, data, *placeholders(first))
 
 
 def _make_one(
@@ -269,9 +341,24 @@ def _encode(
     options = _encoder_options(output_format, quality)
     if credits and output_format in ("jpeg", "webp", "png", "avif"):
         options["exif"] = credits
-    return Thumbnail(
-        image.width, image.height, output_format, extension, content_type, _saved(image, extension, options)
-    )
+    data = _saved(image, extension, options)
+    return Thumbnail(image.width, image.height, output_format, extension, content_type, data, *placeholders(image))
+
+
+def blurred(thumbnail: Thumbnail, quality: int) -> Thumbnail:
+    """The same thumbnail, blurred past recognition (MODERATION=blur): pixelated to 8 pixels
+    on its long side, enlarged smoothly and blurred again, so no detail survives. An
+    animation becomes a still of its first frame. ``thumbnail`` is our own output."""
+    with Image.open(io.BytesIO(thumbnail.data)) as opened_image:
+        image = opened_image.convert("RGBA" if opened_image.has_transparency_data else "RGB")
+    side = 8
+    scale = side / max(image.size)
+    tiny = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.Resampling.BOX)
+    smooth = tiny.resize(image.size, Image.Resampling.BICUBIC)
+    smooth = smooth.filter(ImageFilter.GaussianBlur(max(image.size) / 16))
+    options = _encoder_options(thumbnail.format, quality)
+    thumbhash, color = placeholders(smooth)
+    return thumbnail._replace(data=_saved(smooth, thumbnail.extension, options), thumbhash=thumbhash, color=color)
 
 
 def _saved(image: Image.Image, extension: str, options: dict[str, object]) -> bytes:

@@ -89,3 +89,16 @@ def decode_shrunk(data: bytes, width: int, height: int) -> tuple[Image.Image, by
     except pyvips.Error as error:
         raise DecodeError(_message(error)) from None
     return Image.frombuffer(mode, (image.width, image.height), pixels, "raw", mode, 0, 1), icc_profile
+
+
+def attention_centre(image: Image.Image, width: int, height: int) -> tuple[int, int]:
+    """Where libvips' ``smartcrop`` (``interesting=attention``: skin tones, saturated colour
+    and edges) centres a ``width`` x ``height`` crop of a decoded image."""
+    if image.mode not in ("L", "RGB", "RGBA"):
+        image = image.convert("RGBA" if "A" in image.mode else "RGB")
+    bands = len(image.mode)
+    vips_image = pyvips.Image.new_from_memory(image.tobytes(), image.width, image.height, bands, "uchar")
+    if bands == 3:
+        vips_image = vips_image.copy(interpretation="srgb")
+    _, found = vips_image.smartcrop(width, height, interesting="attention", attention_x=True, attention_y=True)
+    return int(found["attention_x"]), int(found["attention_y"])
