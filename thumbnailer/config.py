@@ -10,7 +10,7 @@ from typing import Annotated, NamedTuple
 
 from thumbnailer import parsers
 from thumbnailer.declaring import ConfigError, declaration, declared, read, setting
-from thumbnailer.domain import Animation, Color, FitMode, OutputFormat, Size
+from thumbnailer.domain import Animation, Color, FitMode, Likelihood, Moderation, OutputFormat, Size, VisionFeature
 from thumbnailer.naming import DEFAULT_TEMPLATE, check_sizes_apart, parse_name_template
 
 
@@ -28,7 +28,8 @@ class ImagingSettings(NamedTuple):
     mode: FitMode = setting(
         "THUMBNAIL_MODE",
         "cover",
-        "`cover` (exact size, centre crop), `contain` (fit inside), `pad` (fit inside, pad to exact size), "
+        "`cover` (exact size, centre crop), `attention` (exact size, the crop following the most interesting "
+        "region: libvips smartcrop), `contain` (fit inside), `pad` (fit inside, pad to exact size), "
         "`stretch` (plain resize).",
         parsers.parse_choice(FitMode),
     )
@@ -202,12 +203,66 @@ class Settings(NamedTuple):
         "limit.",
         parsers.parse_duration,
     )
+    vision_features: tuple[VisionFeature, ...] = setting(
+        "VISION_FEATURES",
+        "",
+        "Cloud Vision, one request per upload: empty (off), or a comma list of `labels` and `safe-search` "
+        "(free when sent with labels). Results go to a labels record and the result message; see "
+        "docs/vision.md for the cost.",
+        parsers.parse_choices(VisionFeature),
+    )
+    vision_max_labels: int = setting(
+        "VISION_MAX_LABELS", "10", "Most labels asked for and kept per upload.", parsers.parse_int_in(1, 50)
+    )
+    vision_min_score: float = setting(
+        "VISION_MIN_SCORE", "0.5", "Labels scored below this (0-1) are dropped.", parsers.parse_score
+    )
+    vision_api_endpoint: str = setting(
+        "VISION_API_ENDPOINT",
+        "https://vision.googleapis.com",
+        "Where Vision requests go; `http://` (a local stand-in, as `make run` starts) is sent without "
+        "credentials, as STORAGE_EMULATOR_HOST is.",
+        parsers.parse_endpoint,
+    )
+    vision_retry_seconds: float = setting(
+        "VISION_RETRY_SECONDS",
+        "10",
+        "How long a 429/5xx/timeout from Vision is retried in the instance before the event is handed back "
+        "to Eventarc (which redelivers it; thumbnails already written are not written again).",
+        parsers.parse_seconds,
+    )
+    labels_prefix: str = setting(
+        "LABELS_PREFIX",
+        "labels/",
+        "Folder in the output bucket for each upload's labels record (`<prefix><object>.json`).",
+        parsers.parse_labels_prefix,
+    )
+    moderation: Moderation = setting(
+        "MODERATION",
+        "off",
+        "SafeSearch moderation (needs `safe-search` in VISION_FEATURES): `off`, `record` (the verdict recorded "
+        "only), `blur` (a flagged upload's thumbnails blurred past recognition) or `withhold` (none written; a "
+        "failure record says `moderated`). Under `blur` and `withhold` thumbnails wait for Vision.",
+        parsers.parse_choice(Moderation),
+    )
+    moderation_likelihood: Likelihood = setting(
+        "MODERATION_LIKELIHOOD",
+        "LIKELY",
+        "An upload is flagged when SafeSearch rates it adult, violence or racy at this likelihood or above: "
+        "`POSSIBLE`, `LIKELY` or `VERY_LIKELY`.",
+        parsers.parse_likelihood,
+    )
     log_level: str = setting("LOG_LEVEL", "INFO", "`DEBUG`, `INFO`, `WARNING` or `ERROR`.", parsers.parse_log_level)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> "Settings":
         settings = read(cls, environ)
         read_output_name(environ, settings.imaging.sizes)  # the template must keep the sizes apart
+        if settings.moderation is not Moderation.OFF and VisionFeature.SAFE_SEARCH not in settings.vision_features:
+            raise ConfigError(
+                f"MODERATION: {settings.moderation.value!r} needs safe-search in VISION_FEATURES "
+                f"(it is {','.join(settings.vision_features) or 'empty'})"
+            )
         return settings
 
 

@@ -92,6 +92,13 @@ class OutputNameTaken(PermanentError):
     reason = "output_name_taken"
 
 
+class Moderated(PermanentError):
+    """MODERATION=withhold, and SafeSearch flagged the upload: no thumbnail, on purpose."""
+
+    reason = "moderated"
+    level = logging.INFO
+
+
 class StorageRejected(PermanentError):
     """Cloud Storage refused a request for a reason a retry will not change (HTTP 400, 413...)."""
 
@@ -135,6 +142,13 @@ class StorageMisconfigured(TransientError):
     through once it is fixed, within Eventarc's retry window."""
 
     reason = "storage_misconfigured"
+
+
+class VisionUnavailable(TransientError):
+    """Cloud Vision answered 429, 5xx, 401/403 (an API not enabled yet) or not at all, past
+    VISION_RETRY_SECONDS; a redelivery finds the thumbnails written and asks again."""
+
+    reason = "vision_unavailable"
 
 
 class OutOfMemory(TransientError):

@@ -21,9 +21,10 @@ from thumbnailer.config import Settings
 from thumbnailer.events import StorageObjectEvent, parse_event
 from thumbnailer.logs import configure_logging, loggable
 from thumbnailer.outcomes import Outcome
-from thumbnailer.pipeline import give_up, process_upload
+from thumbnailer.pipeline import Report, VisionCall, give_up, process_upload
 from thumbnailer.results import Publisher, ResultPublisher
 from thumbnailer.storage import CloudStorage, ObjectStore
+from thumbnailer.vision import Annotator, VisionApi
 
 logger = logging.getLogger(__name__)
 
@@ -48,10 +49,17 @@ def _raw_context(attributes: Mapping[str, Any], data: Any) -> dict[str, Any]:
 
 
 class EventHandler:
-    def __init__(self, settings: Settings, store: ObjectStore, results: Publisher | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: ObjectStore,
+        results: Publisher | None = None,
+        annotator: Annotator | None = None,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.results = results
+        self.annotator = annotator
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> EventHandler:
@@ -64,7 +72,16 @@ class EventHandler:
         results = (
             ResultPublisher(settings.result_topic, settings.storage_timeout_seconds) if settings.result_topic else None
         )
-        return cls(settings, store, results)
+        annotator = (
+            VisionApi(
+                settings.vision_api_endpoint,
+                timeout_seconds=settings.storage_timeout_seconds,
+                retry_seconds=settings.vision_retry_seconds,
+            )
+            if settings.vision_features
+            else None
+        )
+        return cls(settings, store, results, annotator)
 
     def __call__(self, cloud_event: CloudEventLike) -> None:
         self.handle(cloud_event.get_attributes(), cloud_event.get_data())
@@ -81,7 +98,7 @@ class EventHandler:
         try:
             event = parse_event(attributes, data)
             context.update(bucket=event.bucket, object=event.name, generation=str(event.generation))
-            report = process_upload(event, self.settings, self.store, self.results)
+            report = process_upload(event, self.settings, self.store, self.results, self.annotator)
         except errors.PermanentError as error:
             log(
                 error.level, f"{error.outcome}: {error}", outcome=error.outcome, reason=error.reason, **_warnings(error)
@@ -120,6 +137,7 @@ class EventHandler:
                 for t in report.thumbnails
             ],
             **_warnings(report),
+            **_vision(report),
         )
 
     def _retried_too_long(self, event: StorageObjectEvent) -> bool:
@@ -136,6 +154,23 @@ def _warnings(said: object) -> dict[str, Any]:
     present only when they said something."""
     warnings = getattr(said, "warnings", ())
     return {"warnings": list(warnings)} if warnings else {}
+
+
+def _vision(report: Report) -> dict[str, Any]:
+    """The log fields of the Vision step: how its answer was had, and what it said."""
+    if report.vision is None:
+        return {}
+    fields: dict[str, Any] = {"vision": report.vision}
+    annotation = report.annotation
+    if annotation is not None and annotation.labels is not None:
+        fields["labels"] = [label.description for label in annotation.labels]
+    if report.flagged is not None:
+        fields["flagged"] = report.flagged
+    if annotation is not None and annotation.error:
+        fields["vision_error"] = annotation.error
+    if report.vision is VisionCall.CALLED and annotation is not None:
+        fields["vision_ms"] = annotation.latency_ms
+    return fields
 
 
 def format_duration(seconds: float) -> str:

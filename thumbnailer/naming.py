@@ -102,3 +102,7 @@ def thumbnail_name(
 
 def failure_record_name(source_name: str, prefix: str) -> str:
     return _checked(f"{prefix}{source_name}.json")
+
+
+def labels_record_name(source_name: str, prefix: str) -> str:
+    return _checked(f"{prefix}{source_name}.json")

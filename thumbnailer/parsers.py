@@ -10,7 +10,7 @@ from typing import Any
 
 from PIL import ImageColor
 
-from thumbnailer.domain import Color, FitMode, OutputFormat, Size
+from thumbnailer.domain import Color, FitMode, Likelihood, OutputFormat, Size
 
 MAX_THUMBNAIL_SIDE = 10_000
 _SIZE_PATTERN = re.compile(r"([1-9][0-9]*)x([1-9][0-9]*)")
@@ -184,3 +184,50 @@ def parse_text(text: str) -> str:
 
 def parse_failure_prefix(text: str) -> str:
     return "" if text.strip() == "-" else parse_prefix(text)
+
+
+def parse_choices(enum_type: type[enum.StrEnum]) -> Callable[[str], tuple[Any, ...]]:
+    """A comma-separated list of an enum's values, each once; empty: none."""
+    one = parse_choice(enum_type)
+
+    def parse(text: str) -> tuple[Any, ...]:
+        chosen = [one(part) for part in text.split(",") if part.strip()]
+        return tuple(dict.fromkeys(chosen))
+
+    return parse
+
+
+def parse_likelihood(text: str) -> Likelihood:
+    names = ", ".join(member.name for member in Likelihood if member > Likelihood.UNKNOWN)
+    try:
+        value = Likelihood[text.strip().upper().replace("-", "_")]
+    except KeyError:
+        raise ValueError(f"{text!r} is not one of {names}") from None
+    if value is Likelihood.UNKNOWN:
+        raise ValueError(f"{text!r} is not one of {names}")
+    return value
+
+
+def parse_score(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a number") from None
+    if not 0 <= value <= 1:
+        raise ValueError(f"{value:g} is outside 0..1")
+    return value
+
+
+def parse_endpoint(text: str) -> str:
+    """An API's base URL: https, or http for a local stand-in (as STORAGE_EMULATOR_HOST)."""
+    value = text.strip().rstrip("/")
+    if not re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:]+", value):
+        raise ValueError(f"{text!r} is not an endpoint such as https://vision.googleapis.com")
+    return value
+
+
+def parse_labels_prefix(text: str) -> str:
+    """A folder of its own: labels records must not mix with the thumbnails' names."""
+    if not text:
+        raise ValueError("the labels records need a folder of their own, such as labels/")
+    return parse_prefix(text)

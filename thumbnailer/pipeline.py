@@ -1,4 +1,4 @@
-"""One upload, from end to end: guard, read, render, write, publish, delete.
+"""One upload, from end to end: guard, read, render, (moderate,) write, label, publish, delete.
 
 ``process_upload`` owns those steps, for the function (``handler.py``, which keeps the
 parsing, the one mapping from errors to acknowledge or retry, and the log line) and for
@@ -7,11 +7,13 @@ backfill alike; storage and the result publisher are passed in.
 Idempotent by construction: thumbnails are written create-only, and a name that is
 already taken is resolved by the source generation recorded in its metadata, so a
 duplicate delivery writes nothing, a newer upload replaces an older upload's
-thumbnail, and a stale event never overwrites a newer thumbnail.
+thumbnail, and a stale event never overwrites a newer thumbnail. Labels records are
+written the same way, and looked up first: Vision is asked once per generation.
 """
 
 from __future__ import annotations
 
+import enum
 import json
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -20,13 +22,14 @@ from urllib.parse import quote
 
 from thumbnailer import errors
 from thumbnailer.config import Settings
-from thumbnailer.domain import Size
+from thumbnailer.domain import Moderation, Size
 from thumbnailer.events import StorageObjectEvent
-from thumbnailer.imaging import Thumbnail, check_input_size, render_thumbnails
-from thumbnailer.naming import failure_record_name, thumbnail_name
+from thumbnailer.imaging import Thumbnail, blurred, check_input_size, render_thumbnails
+from thumbnailer.naming import failure_record_name, labels_record_name, thumbnail_name
 from thumbnailer.outcomes import Outcome
 from thumbnailer.results import Publisher, failed_message, ready_message
 from thumbnailer.storage import NewObject, ObjectStore, WriteConflict
+from thumbnailer.vision import ANALYSIS_SIDE, Annotation, Annotator, VisionRequest
 
 # Custom metadata on everything the function writes. Its presence also marks an
 # object as the function's own output (the loop guard).
@@ -37,6 +40,11 @@ WIDTH_KEY = "thumbnail-width"
 HEIGHT_KEY = "thumbnail-height"
 # On failure records: why, so a bucket listing tells a bad file from a give-up (backfill).
 FAILURE_REASON_KEY = "thumbnail-failure-reason"
+# Placeholders, for a page to show while the thumbnail loads.
+THUMBHASH_KEY = "thumbnail-thumbhash"
+COLOR_KEY = "thumbnail-color"
+# "blurred": MODERATION=blur made this thumbnail from a flagged upload.
+MODERATION_KEY = "thumbnail-moderation"
 
 
 @dataclass(frozen=True)
@@ -46,6 +54,17 @@ class WrittenThumbnail:
     height: int
     bytes: int
     outcome: Outcome  # created, replaced, duplicate or superseded
+    thumbhash: str = ""
+    color: str = ""
+    blurred: bool = False
+
+
+class VisionCall(enum.StrEnum):
+    """How an upload's labels were had (the log line's ``vision`` field)."""
+
+    CALLED = "called"  # asked Vision now
+    RECORDED = "recorded"  # this generation's labels record was there: Vision not asked again
+    SUPERSEDED = "superseded"  # a newer generation's record is there: a stale event asks nothing
 
 
 @dataclass(frozen=True)
@@ -55,6 +74,9 @@ class Report:
     thumbnails: tuple[WrittenThumbnail, ...]
     source_deleted: bool = False
     warnings: tuple[str, ...] = ()  # what the decoders said about the file
+    annotation: Annotation | None = None  # Vision's answer (VISION_FEATURES), from now or its record
+    vision: VisionCall | None = None
+    flagged: bool | None = None  # SafeSearch's verdict at MODERATION_LIKELIHOOD; None: no verdict
 
     @property
     def bytes_out(self) -> int:
@@ -74,7 +96,7 @@ def check_not_own_output(event: StorageObjectEvent, settings: Settings) -> None:
     if SOURCE_OBJECT_KEY in event.metadata:
         raise errors.IgnoredEvent("the object was written by this function (it has thumbnail-source metadata)")
     if event.bucket == settings.output_bucket:
-        for prefix in (settings.output_prefix, settings.failure_prefix):
+        for prefix in (settings.output_prefix, settings.failure_prefix, settings.labels_prefix):
             if prefix and event.name.startswith(prefix):
                 raise errors.IgnoredEvent(f"the object is under the output folder {prefix!r} of this bucket")
 
@@ -89,44 +111,141 @@ def check_selected(name: str, settings: Settings) -> None:
 
 
 def process_upload(
-    event: StorageObjectEvent, settings: Settings, store: ObjectStore, results: Publisher | None = None
+    event: StorageObjectEvent,
+    settings: Settings,
+    store: ObjectStore,
+    results: Publisher | None = None,
+    annotator: Annotator | None = None,
 ) -> Report:
-    """Every step of one upload: guard, read, render, write, publish, delete.
+    """Every step of one upload: guard, read, render, (moderate,) write, label, publish, delete.
 
     ``results``: the RESULT_TOPIC publisher, or None to publish nothing (backfill passes
-    None: a bulk job over old uploads should not flood the topic's subscribers). Raises
+    None: a bulk job over old uploads should not flood the topic's subscribers).
+    ``annotator``: Cloud Vision, used when VISION_FEATURES asks for it. Raises
     ThumbnailerError subclasses; a permanent failure is on record and published first.
     """
     check_not_own_output(event, settings)
     check_selected(event.name, settings)
     if event.name.endswith("/"):
         raise errors.IgnoredEvent("a folder placeholder, not a file")
+    vision = _Labelling(event, settings, store, annotator) if settings.vision_features and annotator else None
     try:
         try:
             if event.size is not None:
                 check_input_size(event.size, settings.imaging)
+            known = vision.recorded() if vision else None
             data = store.read(event.bucket, event.name, event.generation)
-            rendering = render_thumbnails(data, settings.imaging)
+            asking = vision is not None and known is None
+            rendering = render_thumbnails(data, settings.imaging, analysis_side=ANALYSIS_SIDE if asking else None)
             names = [
                 thumbnail_name(event.name, size, thumbnail.extension, settings.output_prefix, settings.output_name)
                 for size, thumbnail in zip(settings.imaging.sizes, rendering.thumbnails, strict=True)
             ]
+            thumbnails = rendering.thumbnails
+            annotation = known
+            if vision and settings.moderation in (Moderation.BLUR, Moderation.WITHHOLD):
+                # The verdict decides what is written: Vision first (a transient error
+                # retries before anything is written).
+                if annotation is None:
+                    annotation = vision.ask(rendering.analysis)
+                if vision.flagged(annotation):
+                    if settings.moderation is Moderation.WITHHOLD:
+                        if known is None:
+                            vision.record(annotation)
+                        raise errors.Moderated("SafeSearch flagged the image; MODERATION=withhold writes no thumbnail")
+                    thumbnails = tuple(blurred(t, settings.imaging.quality_for(size)) for t, size in
+                                       zip(thumbnails, settings.imaging.sizes, strict=True))  # fmt: skip
         except errors.PermanentError as error:
             if error.recorded:
                 record_failure(event, error, settings, store)
             raise
         written = tuple(
-            _write_thumbnail(event, name, size, thumbnail, settings, store)
-            for name, size, thumbnail in zip(names, settings.imaging.sizes, rendering.thumbnails, strict=True)
+            _write_thumbnail(event, name, size, thumbnail, settings, store, thumbnail is not original)
+            for name, size, thumbnail, original in zip(
+                names, settings.imaging.sizes, thumbnails, rendering.thumbnails, strict=True
+            )
         )
+        if vision and annotation is None:  # thumbnails never wait for Vision, except to moderate
+            annotation = vision.ask(rendering.analysis)
+        if vision and annotation is not None and known is None:
+            vision.record(annotation)
     except errors.PermanentError as error:
         if results and error.outcome is Outcome.FAILED:
             results.publish(failed_message(event, error))
         raise
     report = Report(rendering.source_format, len(data), written, warnings=rendering.warnings)
+    if vision:
+        how = VisionCall.CALLED if known is None else vision.known_as
+        report = replace(report, annotation=annotation, vision=how, flagged=vision.flagged(annotation))
     if results and report.outcome is not Outcome.SUPERSEDED:  # a stale event has nothing to tell
         results.publish(ready_message(event, report, settings.output_bucket))
     return _delete_source_if_asked(event, report, settings, store)
+
+
+class _Labelling:
+    """The labels record of one upload: looked up before Vision is asked, written once."""
+
+    def __init__(self, event: StorageObjectEvent, settings: Settings, store: ObjectStore, annotator: Annotator):
+        self.event, self.settings, self.store, self.annotator = event, settings, store, annotator
+        self.name = labels_record_name(event.name, settings.labels_prefix)
+        self.known_as = VisionCall.RECORDED
+
+    def recorded(self) -> Annotation | None:
+        """This generation's recorded answer; for a stale event (a newer generation's record
+        is there) an empty one, so Vision is not asked for what nobody will see."""
+        bucket = self.settings.output_bucket
+        existing = self.store.stat(bucket, self.name)
+        if existing is None or existing.metadata.get(SOURCE_OBJECT_KEY) != self.event.name:
+            return None
+        their_generation = existing.metadata.get(SOURCE_GENERATION_KEY, "")
+        if not their_generation.isdigit() or int(their_generation) < self.event.generation:
+            return None
+        if int(their_generation) > self.event.generation:
+            if self.settings.moderation in (Moderation.BLUR, Moderation.WITHHOLD):
+                # Unmoderated old pixels must not be written past the newer upload's verdict.
+                raise errors.ObjectReplaced("a newer generation of the object has been moderated already")
+            self.known_as = VisionCall.SUPERSEDED
+            return Annotation()
+        try:
+            record = json.loads(self.store.read(bucket, self.name, existing.generation))
+        except (errors.SourceUnavailable, ValueError):
+            return None  # replaced or unreadable meanwhile: ask again, the write decides
+        return Annotation.from_record(record) if isinstance(record, dict) else None
+
+    def ask(self, analysis: bytes | None) -> Annotation:
+        assert analysis is not None  # rendered whenever there is no record
+        request = VisionRequest(
+            self.settings.vision_features, self.settings.vision_max_labels, self.settings.vision_min_score
+        )
+        return self.annotator.annotate(analysis, request)
+
+    def flagged(self, annotation: Annotation | None) -> bool | None:
+        """The verdict; under blur and withhold an image Vision refused counts as flagged
+        (fail closed: nothing unchecked is shown)."""
+        if annotation is None or self.known_as is VisionCall.SUPERSEDED:
+            return None
+        verdict = annotation.flagged(self.settings.moderation_likelihood)
+        if verdict is None and annotation.error and self.settings.moderation in (Moderation.BLUR, Moderation.WITHHOLD):
+            return True
+        return verdict
+
+    def record(self, annotation: Annotation) -> None:
+        record = {
+            "bucket": self.event.bucket,
+            "name": self.event.name,
+            "generation": str(self.event.generation),
+            **annotation.as_record(),
+        }
+        if annotation.safe_search is not None:
+            record["flagged"] = annotation.flagged(self.settings.moderation_likelihood)
+            record["moderation_likelihood"] = self.settings.moderation_likelihood.name
+        new = NewObject(
+            data=json.dumps(record, ensure_ascii=False).encode("utf-8"),
+            content_type="application/json",
+            metadata=_source_metadata(self.event),
+            cache_control="no-cache",
+        )
+        _write_once(self.event, self.settings.output_bucket, self.name, new, self.store)
 
 
 def give_up(
@@ -166,7 +285,13 @@ def _source_metadata(event: StorageObjectEvent) -> dict[str, str]:
 
 
 def _write_thumbnail(
-    event: StorageObjectEvent, name: str, size: Size, thumbnail: Thumbnail, settings: Settings, store: ObjectStore
+    event: StorageObjectEvent,
+    name: str,
+    size: Size,
+    thumbnail: Thumbnail,
+    settings: Settings,
+    store: ObjectStore,
+    is_blurred: bool = False,
 ) -> WrittenThumbnail:
     copied = dict(event.metadata) if settings.copy_source_metadata else {}
     new = NewObject(
@@ -180,10 +305,16 @@ def _write_thumbnail(
             **_source_metadata(event),
             WIDTH_KEY: str(thumbnail.width),
             HEIGHT_KEY: str(thumbnail.height),
+            THUMBHASH_KEY: thumbnail.thumbhash,
+            COLOR_KEY: thumbnail.color,
+            **({MODERATION_KEY: "blurred"} if is_blurred else {}),
         },
     )
     outcome = _write_once(event, settings.output_bucket, name, new, store)
-    return WrittenThumbnail(name, thumbnail.width, thumbnail.height, len(thumbnail.data), outcome)
+    return WrittenThumbnail(
+        name, thumbnail.width, thumbnail.height, len(thumbnail.data), outcome, thumbnail.thumbhash, thumbnail.color,
+        is_blurred,
+    )  # fmt: skip
 
 
 def _content_disposition(kind: str, name: str) -> str | None:

@@ -42,10 +42,29 @@ def ready_message(event: StorageObjectEvent, report: Report, output_bucket: str)
                 "bytes": thumbnail.bytes,
                 "uri": f"gs://{output_bucket}/{thumbnail.name}",
                 "url": f"https://storage.googleapis.com/{output_bucket}/{quote(thumbnail.name)}",
+                "thumbhash": thumbnail.thumbhash,
+                "color": thumbnail.color,
+                **({"moderation": "blurred"} if thumbnail.blurred else {}),
             }
             for thumbnail in report.thumbnails
         ],
+        **_vision_fields(report),
     }
+
+
+def _vision_fields(report: Report) -> dict[str, Any]:
+    """Labels and the SafeSearch verdict, when VISION_FEATURES asked for them."""
+    annotation = report.annotation
+    if annotation is None or not annotation.annotated_at:
+        return {}
+    fields: dict[str, Any] = {}
+    if annotation.labels is not None:
+        fields["labels"] = [label._asdict() for label in annotation.labels]
+    if annotation.safe_search is not None:
+        fields["safe_search"] = {**annotation.safe_search, "flagged": report.flagged}
+    if annotation.error is not None:
+        fields["vision_error"] = annotation.error
+    return fields
 
 
 def failed_message(event: StorageObjectEvent, error: errors.PermanentError) -> dict[str, Any]:
