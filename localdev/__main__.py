@@ -67,6 +67,7 @@ Local pipeline running (started in {stack.started_in_seconds:.1f} s). Ctrl-C sto
   Upload page and gallery:  {exports["THUMBNAILER_WEB_URL"]}
   Input bucket:             gs://{exports["INPUT_BUCKET"]}/
   Output bucket:            gs://{exports["OUTPUT_BUCKET"]}/
+  Cloud Vision (local):     {exports.get("VISION_API_ENDPOINT", "off")}
 
 In another shell:
   source {env_file}

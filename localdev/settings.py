@@ -50,6 +50,7 @@ class LocalSettings(NamedTuple):
         "STORAGE_TLS_PORT", "9443", "Cloud Storage emulator, HTTPS (for gsutil).", _parse_port
     )
     pubsub_port: int = setting("PUBSUB_PORT", "8085", "Pub/Sub emulator.", _parse_port)
+    vision_port: int = setting("VISION_PORT", "9090", "The local Cloud Vision API (labels, SafeSearch).", _parse_port)
     function_port: int = setting("FUNCTION_PORT", "8081", "The function under functions-framework.", _parse_port)
     retry_scale: float = setting(
         "EVENTARC_RETRY_SCALE",

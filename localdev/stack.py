@@ -38,6 +38,7 @@ from localdev.gcs import FakeGcsServer, Notifications, Tls
 from localdev.pubsub import PubSubEmulator, check_prerequisites, ensure_subscription, subscriber_client
 from localdev.samples import sample_files
 from localdev.settings import LocalSettings
+from localdev.vision import VisionStandIn
 from localdev.web import Gallery, WebServer, create_app
 from thumbnailer.config import Settings
 from thumbnailer.declaring import declaration
@@ -121,6 +122,7 @@ class Stack:
         self.function: FunctionProcess | None = None
         self.eventarc: LocalEventarc | None = None
         self.web: WebServer | None = None
+        self.vision: VisionStandIn | None = None
         self.subscription_path = ""
         self.started_in_seconds: float | None = None
         self._stoppers: list[Callable[[], None]] = []
@@ -137,6 +139,7 @@ class Stack:
             "STORAGE_TLS_PORT": _claim_port(settings.storage_tls_port, "STORAGE_TLS_PORT"),
             "FUNCTION_PORT": _claim_port(settings.function_port, "FUNCTION_PORT"),
             "WEB_PORT": _claim_port(settings.web_port, "WEB_PORT"),
+            "VISION_PORT": _claim_port(settings.vision_port, "VISION_PORT"),
         }
         for folder in (paths.root, paths.logs, paths.dead_letters, paths.gcloud_config, paths.ca_cert.parent):
             folder.mkdir(parents=True, exist_ok=True)
@@ -163,9 +166,14 @@ class Stack:
             self.storage_proxy = FaultProxy(self.gcs.url, self.storage_faults).start()
             self._stoppers.append(self.storage_proxy.stop)
             function_storage_url = self.storage_proxy.url
+        # Vision on by default here, answered by the local stand-in.
+        self.vision = VisionStandIn(storage_url=self.gcs.url, port=ports["VISION_PORT"]).start()
+        self._stoppers.append(self.vision.stop)
         self.function = FunctionProcess(
             {
+                "VISION_FEATURES": self.environ.get("VISION_FEATURES", "labels,safe-search"),
                 **self.function_environ,
+                "VISION_API_ENDPOINT": self.vision.url,
                 "OUTPUT_BUCKET": settings.output_bucket,
                 "STORAGE_EMULATOR_HOST": function_storage_url,
                 "GOOGLE_CLOUD_PROJECT": settings.project,
@@ -200,6 +208,7 @@ class Stack:
             settings.output_bucket,
             declaration(Settings, "failure_prefix").read(self.environ),
             paths.dead_letters,
+            declaration(Settings, "labels_prefix").read(self.environ),
         )
         self.web = WebServer(create_app(gallery), ports["WEB_PORT"])
         self.web.start()
@@ -294,6 +303,8 @@ class Stack:
             # google-cloud-storage (and most other Cloud Storage clients) switch on this one.
             "STORAGE_EMULATOR_HOST": self.gcs.url,
             "PUBSUB_EMULATOR_HOST": self.pubsub.host,
+            # The function's Vision endpoint: the local stand-in.
+            **({"VISION_API_ENDPOINT": self.vision.url} if self.vision else {}),
             "PUBSUB_PROJECT_ID": self.settings.project,
             # gsutil: the emulator's HTTPS port, no credentials (see boto.cfg).
             "BOTO_CONFIG": str(paths.boto_config),

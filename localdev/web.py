@@ -3,8 +3,9 @@
 The browser never talks to the emulator: uploads go through this server, which writes
 them to the input bucket with the Cloud Storage client exactly as any other client
 would, so the pipeline sees an ordinary upload. The gallery lists each object of the
-input bucket with what the function made of its live generation: thumbnails, a failure
-record (``failed/NAME.json``, written by the function) or a local-Eventarc dead letter.
+input bucket with what the function made of its live generation: thumbnails, its labels
+record (``labels/NAME.json``), a failure record (``failed/NAME.json``) or a local-Eventarc
+dead letter.
 """
 
 from __future__ import annotations
@@ -38,10 +39,11 @@ class Gallery:
     output_bucket: str
     failure_prefix: str
     dead_letter_dir: Path
+    labels_prefix: str = "labels/"
     _records: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def _failure_record(self, blob: storage.Blob) -> dict[str, Any]:
+    def _record(self, blob: storage.Blob) -> dict[str, Any]:
         key = (blob.name, blob.generation or 0)
         with self._lock:
             cached = self._records.get(key)
@@ -81,10 +83,13 @@ class Gallery:
             generation = metadata.get(SOURCE_GENERATION_KEY)
             if source is None or generation is None:
                 continue
-            entry = results.setdefault((source, generation), {"thumbnails": [], "failure": None})
+            entry = results.setdefault((source, generation), {"thumbnails": [], "failure": None, "labels": None})
             if self.failure_prefix and blob.name.startswith(self.failure_prefix) and blob.name.endswith(".json"):
-                record = self._failure_record(blob)
+                record = self._record(blob)
                 entry["failure"] = {"reason": record.get("reason"), "detail": record.get("detail")}
+            elif self.labels_prefix and blob.name.startswith(self.labels_prefix) and blob.name.endswith(".json"):
+                record = self._record(blob)
+                entry["labels"] = {key: record.get(key) for key in ("labels", "safe_search", "flagged", "error")}
             else:
                 entry["thumbnails"].append({"name": blob.name, "size": blob.size, "url": f"/thumbnails/{blob.name}"})
         dead_letters = self._dead_letters()
@@ -93,7 +98,7 @@ class Gallery:
             if blob.name.endswith("/"):
                 continue
             key = (blob.name, str(blob.generation))
-            entry = results.get(key, {"thumbnails": [], "failure": None})
+            entry = results.get(key, {"thumbnails": [], "failure": None, "labels": None})
             failure = entry["failure"] or dead_letters.get(key)
             status = "failed" if failure else "done" if entry["thumbnails"] else "pending"
             items.append(
@@ -105,6 +110,7 @@ class Gallery:
                     "status": status,
                     "thumbnails": sorted(entry["thumbnails"], key=lambda thumbnail: thumbnail["name"]),
                     "failure": failure,
+                    "labels": entry["labels"],
                 }
             )
         items.sort(key=lambda item: item["updated"] or "", reverse=True)

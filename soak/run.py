@@ -148,7 +148,9 @@ class Soak:
     def __init__(self, options: SoakOptions, state_dir: Path) -> None:
         self.options = options
         self.state_dir = state_dir
-        self.function_environ = {"THUMBNAIL_SIZES": options.sizes}
+        # Vision off: the audit judges thumbnails and failure records (Vision's own
+        # retries and records are tested in tests/integration/test_vision.py).
+        self.function_environ = {"THUMBNAIL_SIZES": options.sizes, "VISION_FEATURES": ""}
         self.sent: list[Sent] = []
         self.faults: list[FaultEvent] = []
         self.peak_memory = 0
@@ -165,7 +167,9 @@ class Soak:
             "LOCAL_DIR": str(self.state_dir),
             "LOCAL_SAMPLES": "0",
             "EVENTARC_RETRY_SCALE": str(options.retry_scale),
-            **dict.fromkeys(("WEB_PORT", "STORAGE_PORT", "STORAGE_TLS_PORT", "PUBSUB_PORT", "FUNCTION_PORT"), "0"),
+            **dict.fromkeys(
+                ("WEB_PORT", "STORAGE_PORT", "STORAGE_TLS_PORT", "PUBSUB_PORT", "FUNCTION_PORT", "VISION_PORT"), "0"
+            ),
         }
         local_settings = LocalSettings.from_environ(environ)
         # The function's settings, as its process reads them (os.environ plus the stack's).

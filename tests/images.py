@@ -370,3 +370,8 @@ def png_16_bit_with_colour_key(mode: str, size: tuple[int, int] = (120, 80)) -> 
     png: bytes = image.pngsave_buffer(compression=1)
     transparency = _png_chunk(b"tRNS", struct.pack(f">{bands}H", *key))
     return png[:33] + transparency + png[33:]  # right after IHDR (8 + 25 bytes)
+
+
+def rgb_pixels(image: Image.Image) -> list[tuple[int, int, int]]:
+    data = image.convert("RGB").tobytes()
+    return list(zip(data[0::3], data[1::3], data[2::3], strict=True))

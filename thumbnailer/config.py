@@ -228,8 +228,8 @@ class Settings(NamedTuple):
         "VISION_RETRY_SECONDS",
         "10",
         "How long a 429/5xx/timeout from Vision is retried in the instance before the event is handed back "
-        "to Eventarc (which redelivers it; thumbnails already written are not written again).",
-        parsers.parse_seconds,
+        "to Eventarc (which redelivers it; thumbnails already written are not written again); 0: one attempt.",
+        parsers.parse_retry_seconds,
     )
     labels_prefix: str = setting(
         "LABELS_PREFIX",

@@ -83,6 +83,13 @@ def parse_float_in(low: float, high: float, noun: str = "a number") -> Callable[
 
 
 parse_seconds = parse_float_in(0, 3600, "a number of seconds")
+
+
+def parse_retry_seconds(text: str) -> float:
+    """Seconds, 0 (one attempt) to 600."""
+    return 0.0 if text.strip() in ("0", "0.0") else parse_float_in(0, 600, "a number of seconds")(text)
+
+
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600}
 
 

@@ -38,6 +38,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "STORAGE_TLS_PORT": "0",
         "PUBSUB_PORT": "0",
         "FUNCTION_PORT": "0",
+        "VISION_PORT": "0",
         "EVENTARC_RETRY_SCALE": RETRY_SCALE,
         "LOCAL_SAMPLES": "0",
         "INPUT_BUCKET": "e2e-input",

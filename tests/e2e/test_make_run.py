@@ -19,7 +19,9 @@ from localdev.function import ROOT
 from localdev.processes import free_port
 from tests.e2e.conftest import wait_for
 
-FREE_PORTS = dict.fromkeys(("WEB_PORT", "STORAGE_PORT", "STORAGE_TLS_PORT", "PUBSUB_PORT", "FUNCTION_PORT"), "0")
+FREE_PORTS = dict.fromkeys(
+    ("WEB_PORT", "STORAGE_PORT", "STORAGE_TLS_PORT", "PUBSUB_PORT", "FUNCTION_PORT", "VISION_PORT"), "0"
+)
 
 
 def _start(environ: dict[str, str], log: Path) -> subprocess.Popen[bytes]:

@@ -6,13 +6,16 @@ from __future__ import annotations
 import io
 import json
 import threading
+import time
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 from google.cloud import storage
 from PIL import Image
 
 from localdev.eventarc import Notification
+from localdev.pubsub import PubSubEmulator, subscriber_client
 from tests.events import EVENTARC_DATA
 from tests.images import encode, photo_like
 
@@ -84,3 +87,18 @@ def notification(resource: Mapping[str, object] | None = None, message_id: str =
         },
         data=json.dumps(resource).encode(),
     )
+
+
+def received(emulator: PubSubEmulator, subscription: str, count: int) -> list[tuple[dict[str, str], Any]]:
+    subscriber = subscriber_client(emulator.host)
+    messages: list[tuple[dict[str, str], Any]] = []
+    deadline = time.monotonic() + 20
+    while len(messages) < count and time.monotonic() < deadline:
+        response = subscriber.pull(request={"subscription": subscription, "max_messages": 10}, timeout=5)
+        for message in response.received_messages:
+            messages.append((dict(message.message.attributes), json.loads(message.message.data)))
+        if response.received_messages:
+            subscriber.acknowledge(
+                request={"subscription": subscription, "ack_ids": [m.ack_id for m in response.received_messages]}
+            )
+    return messages

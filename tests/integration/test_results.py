@@ -2,32 +2,14 @@
 
 from __future__ import annotations
 
-import json
-import time
 import uuid
-from typing import Any
 
 from google.cloud import storage
 
-from localdev.pubsub import PubSubEmulator, subscriber_client
+from localdev.pubsub import PubSubEmulator
 from tests.images import encode, photo_like
 from tests.integration.conftest import PUBSUB_PROJECT, Buckets, FunctionFactory
-from tests.integration.helpers import upload
-
-
-def received(emulator: PubSubEmulator, subscription: str, count: int) -> list[tuple[dict[str, str], Any]]:
-    subscriber = subscriber_client(emulator.host)
-    messages: list[tuple[dict[str, str], Any]] = []
-    deadline = time.monotonic() + 20
-    while len(messages) < count and time.monotonic() < deadline:
-        response = subscriber.pull(request={"subscription": subscription, "max_messages": 10}, timeout=5)
-        for message in response.received_messages:
-            messages.append((dict(message.message.attributes), json.loads(message.message.data)))
-        if response.received_messages:
-            subscriber.acknowledge(
-                request={"subscription": subscription, "ack_ids": [m.ack_id for m in response.received_messages]}
-            )
-    return messages
+from tests.integration.helpers import received, upload
 
 
 def test_ready_and_failed_messages(
