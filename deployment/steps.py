@@ -14,6 +14,8 @@ APIS = (
     "artifactregistry.googleapis.com", "eventarc.googleapis.com", "pubsub.googleapis.com",
     "storage.googleapis.com", "logging.googleapis.com",
 )  # fmt: skip
+#: Needs no role: images are sent as content, and the API bills the function's project.
+VISION_API = "vision.googleapis.com"
 _TRUE = {"true", "1", "yes", "on"}  # as the function reads a boolean: trimmed, any case
 
 
@@ -36,8 +38,11 @@ def deploy(inputs: Inputs, gcloud: Gcloud) -> None:
         inputs.email(inputs.run_account),
         inputs.email(inputs.trigger_account),
     )
+    # Vision is billed per image: its API is enabled only when the function is told to call it.
+    vision = bool(inputs.settings.get("VISION_FEATURES", "").strip())
+    apis = (*APIS, VISION_API) if vision else APIS
     say(f"Enabling APIs in {project}")
-    gcloud.run("services", "enable", *APIS, f"--project={project}", "--quiet")
+    gcloud.run("services", "enable", *apis, f"--project={project}", "--quiet")
 
     # Eventarc watches a bucket from the bucket's own location, so an existing input bucket
     # elsewhere (a multi-region such as "us") decides where the trigger lives.

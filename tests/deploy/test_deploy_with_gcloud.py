@@ -285,3 +285,15 @@ def test_existing_input_bucket_elsewhere_moves_the_trigger_there(fresh_project: 
     assert run.after["topic_policies"] == {topic: {"roles/pubsub.publisher": [runtime]}}
     assert runtime not in run.after["project_policy"].get("roles/pubsub.publisher", [])
     assert create.body["serviceConfig"]["environmentVariables"]["RESULT_TOPIC"] == topic
+
+
+def test_vision_features_enable_the_vision_api_and_grant_no_role(fresh_project: Deployer) -> None:
+    run = fresh_project.run("--set", "VISION_FEATURES=labels,safe-search", "--set", "MODERATION=blur")
+    assert run.returncode == 0, run.stderr
+    [enable] = run.sent("POST", "services:batchEnable")
+    assert set(enable.body["serviceIds"]) == {*APIS, "vision.googleapis.com"}
+    [create] = created_functions(run)
+    variables = create.body["serviceConfig"]["environmentVariables"]
+    assert (variables["VISION_FEATURES"], variables["MODERATION"]) == ("labels,safe-search", "blur")
+    runtime = f"serviceAccount:image-processor-run@{PROJECT}.iam.gserviceaccount.com"
+    assert not [role for role, members in run.after["project_policy"].items() if runtime in members]
