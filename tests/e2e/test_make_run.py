@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -71,10 +72,14 @@ def test_starts_processes_the_samples_and_stops_cleanly_on_ctrl_c(state: Path, t
 
         def processed() -> list[str]:
             names = sorted(blob.name for blob in client.list_blobs(exports["OUTPUT_BUCKET"]))
-            return names if len(names) == 4 else []
+            return names if len(names) == 7 else []
 
-        assert wait_for(processed, "the samples' thumbnails and failure record") == [
+        # Vision is on locally (the stand-in): every image also has its labels record.
+        assert wait_for(processed, "the samples' thumbnails, labels and failure record") == [
             "failed/samples/not-an-image.jpg.json",
+            "labels/samples/landscape.jpg.json",
+            "labels/samples/portrait-exif-rotated.jpg.json",
+            "labels/samples/transparent-logo.png.json",
             "samples/landscape.jpg_200x200.jpg",
             "samples/portrait-exif-rotated.jpg_200x200.jpg",
             "samples/transparent-logo.png_200x200.webp",
@@ -82,7 +87,13 @@ def test_starts_processes_the_samples_and_stops_cleanly_on_ctrl_c(state: Path, t
         output = (tmp_path / "out.log").read_text()
         assert exports["THUMBNAILER_WEB_URL"] in output
         assert "gsutil cp photo.jpg gs://$INPUT_BUCKET/" in output
-        urls = [exports[key] for key in ("STORAGE_EMULATOR_HOST", "THUMBNAILER_WEB_URL", "THUMBNAILER_FUNCTION_URL")]
+        labels = json.loads(
+            client.bucket(exports["OUTPUT_BUCKET"]).blob("labels/samples/landscape.jpg.json").download_as_bytes()
+        )
+        assert labels["labels"]
+        assert labels["safe_search"]["adult"] in ("VERY_UNLIKELY", "UNLIKELY")
+        keys = ("STORAGE_EMULATOR_HOST", "THUMBNAILER_WEB_URL", "THUMBNAILER_FUNCTION_URL", "VISION_API_ENDPOINT")
+        urls = [exports[key] for key in keys]
         urls.append(f"http://{exports['PUBSUB_EMULATOR_HOST']}")
         assert all(_listening(url) for url in urls)
     finally:

@@ -53,6 +53,9 @@ def test_upload_with_the_file_picker_shows_the_thumbnail(page: Page, tmp_path: P
     # Loaded and decoded by the browser, at the thumbnail's size.
     page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=image.element_handle())
     assert image.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [200, 200]
+    # The local Vision API's answer: labels with their scores, and the SafeSearch verdict.
+    expect(card.locator(".labels")).to_contain_text("%", timeout=30_000)
+    expect(card.locator(".verdict")).to_contain_text("adult")
 
 
 def test_drag_and_drop_of_a_bad_file_shows_its_reason(page: Page, unique: str) -> None:
