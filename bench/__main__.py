@@ -22,6 +22,7 @@ import pyvips
 from PIL import Image
 
 from bench import corpus, measure, processes, quality
+from bench.additions import measure_additions
 from bench.candidates import CONVERSIONS, SIDE, floor, libvips_threads, project
 from bench.report import MemoryRow, QualityRow, Results, SpeedRow, Throughput, render
 
@@ -173,6 +174,8 @@ def run(arguments: argparse.Namespace) -> Results:
         logger.info("generating the corpus")
         items = corpus.build(Path(folder), quick=quick, throughput_count=6 if quick else 40)
         speed = [speed_row(item, arguments.runs) for item in items.timed]
+        logger.info("additions: placeholders, the Vision copy, attention")
+        additions = measure_additions(items.items, arguments.runs)
         qualities = [quality_row(item) for item in items.timed]
         bare_kib = statistics.median(measure.bare_interpreter_kib() for _ in range(3))
         memory = [memory_row(item, bare_kib) for item in items.items]
@@ -195,7 +198,7 @@ def run(arguments: argparse.Namespace) -> Results:
     bare_mib = bare_kib / 1024
     return Results(
         header(arguments.runs, quick), speed, memory, bare_mib, threads, qualities, cold, items.unsupported,
-        notes(bare_mib, small), cli_start, batches,
+        notes(bare_mib, small), cli_start, batches, additions,
     )  # fmt: skip
 
 

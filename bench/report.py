@@ -6,6 +6,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from bench.additions import Additions, additions_table
 from bench.corpus import Unsupported
 from bench.measure import ColdStart, Timings
 from bench.processes import Batch, CliStart
@@ -74,6 +75,7 @@ class Results:
     notes: list[str] = field(default_factory=list)
     cli_start: CliStart | None = None
     batches: list[Batch] = field(default_factory=list)
+    additions: Additions | None = None
 
 
 def ratio(numerator: float | None, denominator: float | None) -> float | None:
@@ -256,6 +258,9 @@ def render(results: Results) -> str:
     if results.batches:
         lines += ["", "## 6. Whole processes: a folder of 12 MP files, start-up included, median wall time", ""]
         lines += batch_table(results.batches)
+    if results.additions:
+        lines += ["", "## 7. What the additions cost: placeholders, the Vision copy, attention crops", ""]
+        lines += additions_table(results.additions)
     lines += ["", *errors_section(results)]
     if results.notes:
         lines += ["## Notes", "", *(f"- {note}" for note in results.notes)]

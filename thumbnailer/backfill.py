@@ -194,6 +194,7 @@ def _process_one(listed: ListedObject, bucket: str, run_id: str, settings: Setti
         content_type=listed.content_type,
         metadata=listed.metadata,
     )
+    # No annotator: Vision is billed per image, and a bulk job should not spend that unasked.
     return process_upload(event, settings, store, results=None).outcome
 
 
