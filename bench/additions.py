@@ -44,13 +44,7 @@ def _render(data: bytes, settings: ImagingSettings = _SETTINGS, analysis_side: i
 
 
 def _without_placeholders(data: bytes) -> object:
-    namespace = vars(imaging)  # the name imaging's encoders look up
-    real = namespace["placeholders"]
-    namespace["placeholders"] = lambda image: ("", "")
-    try:
-        return _render(data)
-    finally:
-        namespace["placeholders"] = real
+    return _render(data, _SETTINGS._replace(with_placeholders=False))
 
 
 def measure_additions(items: Sequence[Item], runs: int) -> Additions:

@@ -170,7 +170,8 @@ def _backfill(args: argparse.Namespace, environ: Mapping[str, str], out: TextIO,
 
 
 def _settings(args: argparse.Namespace, environ: Mapping[str, str]) -> ImagingSettings:
-    settings = ImagingSettings.from_environ(environ)
+    # Files on disk carry no object metadata: no placeholders to compute (nor thumbhash to import).
+    settings = ImagingSettings.from_environ(environ)._replace(with_placeholders=False)
     overrides: dict[str, object] = {}
     if args.size:
         sizes = tuple(size for group in args.size for size in group)

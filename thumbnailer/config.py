@@ -90,6 +90,10 @@ class ImagingSettings(NamedTuple):
         parsers.parse_int_in(1, 2_000_000_000),
     )
 
+    #: ThumbHash and dominant colour per thumbnail (object metadata); not a variable: the
+    #: command line turns them off, since its files carry no metadata.
+    with_placeholders: bool = True
+
     # A size's own setting wins over the global one.
     def mode_for(self, size: Size) -> FitMode:
         return size.mode or self.mode

@@ -19,7 +19,6 @@ from thumbnailer.config import ImagingSettings
 from thumbnailer.decoding import LIBVIPS_FORMATS, Pixels, Source, opened
 from thumbnailer.domain import Animation, Color, FitMode, OutputFormat, Size
 from thumbnailer.geometry import Plan, plan_thumbnail, shrunk_decode_size
-from thumbnailer.placeholders import placeholders
 
 if TYPE_CHECKING:
     from PIL import ImageCms
@@ -238,7 +237,7 @@ def _render_animation(
         # No loop count in a GIF means "play once"; WebP says that with 1.
         loop = source.loop if source.loop is not None else (1 if output_format == "webp" else None)
         thumbnails.append(
-            _encode_animation(frames, durations, loop, output_format, settings.quality_for(size), credits)
+            _encode_animation(frames, durations, loop, output_format, settings, settings.quality_for(size), credits)
         )
     assert first_frame is not None  # frame_count >= 2
     return tuple(thumbnails), first_frame
@@ -249,6 +248,7 @@ def _encode_animation(
     durations: list[int],
     loop: int | None,
     output_format: str,
+    settings: ImagingSettings,
     quality: int,
     credits: bytes | None,
 ) -> Thumbnail:
@@ -264,7 +264,9 @@ def _encode_animation(
         options["disposal"] = 2  # each frame replaces the last: no ghosts where frames are transparent
     first = frames[0]
     data = _saved(first, extension, options)
-    return Thumbnail(first.width, first.height, output_format, extension, content_type, data, *placeholders(first))
+    return Thumbnail(
+        first.width, first.height, output_format, extension, content_type, data, *_placeholders(first, settings)
+    )
 
 
 def _make_one(
@@ -342,7 +344,17 @@ def _encode(
     if credits and output_format in ("jpeg", "webp", "png", "avif"):
         options["exif"] = credits
     data = _saved(image, extension, options)
-    return Thumbnail(image.width, image.height, output_format, extension, content_type, data, *placeholders(image))
+    return Thumbnail(
+        image.width, image.height, output_format, extension, content_type, data, *_placeholders(image, settings)
+    )
+
+
+def _placeholders(image: Image.Image, settings: ImagingSettings) -> tuple[str, str]:
+    if not settings.with_placeholders:
+        return "", ""
+    from thumbnailer.placeholders import placeholders  # thumbhash: imported where it is used
+
+    return placeholders(image)
 
 
 def blurred(thumbnail: Thumbnail, quality: int) -> Thumbnail:
@@ -357,6 +369,8 @@ def blurred(thumbnail: Thumbnail, quality: int) -> Thumbnail:
     smooth = tiny.resize(image.size, Image.Resampling.BICUBIC)
     smooth = smooth.filter(ImageFilter.GaussianBlur(max(image.size) / 16))
     options = _encoder_options(thumbnail.format, quality)
+    from thumbnailer.placeholders import placeholders
+
     thumbhash, color = placeholders(smooth)
     return thumbnail._replace(data=_saved(smooth, thumbnail.extension, options), thumbhash=thumbhash, color=color)
 

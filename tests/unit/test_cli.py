@@ -135,3 +135,4 @@ def test_thumbnailing_imports_no_cloud_client_and_one_image_plugin(tmp_path: Pat
     assert not {name for name in imported if name.startswith(clients)}
     assert {name for name in imported if name.endswith("ImagePlugin")} == {"PIL.JpegImagePlugin"}
     assert "dataclasses" not in imported  # it imports inspect: a tenth of this run
+    assert "thumbhash" not in imported  # files carry no metadata: no placeholders to compute
