@@ -3,8 +3,10 @@ stand-in that fails on purpose, notifications as Cloud Storage publishes them.""
 
 from __future__ import annotations
 
+import base64
 import io
 import json
+import re
 import threading
 import time
 from collections.abc import Mapping
@@ -27,6 +29,12 @@ def upload(client: storage.Client, bucket: str, name: str, data: bytes, content_
     blob.upload_from_string(data, content_type=content_type)
     assert blob.generation is not None
     return int(blob.generation)
+
+
+def assert_placeholders(thumbhash: str, color: str) -> None:
+    """A ThumbHash (base64 of its 5-25 bytes) and a ``#rrggbb`` colour, as every thumbnail carries."""
+    assert 5 <= len(base64.b64decode(thumbhash, validate=True)) <= 25, thumbhash
+    assert re.fullmatch(r"#[0-9a-f]{6}", color), color
 
 
 def object_names(client: storage.Client, bucket: str) -> list[str]:

@@ -62,7 +62,7 @@ from tests.integration.conftest import (
     event_for,
 )
 from tests.integration.faults import SeenRequest, StorageGate
-from tests.integration.helpers import JPEG, object_names, thumbnail, upload
+from tests.integration.helpers import JPEG, assert_placeholders, object_names, thumbnail, upload
 from thumbnailer.logs import loggable
 
 PNG = encode(photo_like(400, 300), "PNG")
@@ -129,7 +129,9 @@ def assert_thumbnail(
     blob, image = thumbnail(client, buckets.output, name)
     assert image.size == size
     assert blob.content_type == Image.MIME[str(image.format)]
-    assert blob.metadata == {
+    metadata = dict(blob.metadata)
+    assert_placeholders(metadata.pop("thumbnail-thumbhash"), metadata.pop("thumbnail-color"))
+    assert metadata == {
         "thumbnail-source-bucket": buckets.input,
         "thumbnail-source-object": source,
         "thumbnail-source-generation": generation,

@@ -15,7 +15,7 @@ from localdev.processes import free_port
 from tests.images import encode, mean_colour, photo_like
 from tests.integration.conftest import Buckets, FunctionClient, FunctionFactory, event_for
 from tests.integration.faults import FailingEndpoint
-from tests.integration.helpers import JPEG, object_names, thumbnail, upload
+from tests.integration.helpers import JPEG, assert_placeholders, object_names, thumbnail, upload
 
 LOG_FIELDS = ("severity", "message", "bucket", "object", "generation", "event_id", "outcome", "duration_ms")
 
@@ -31,7 +31,9 @@ def test_upload_becomes_a_thumbnail(
     assert (image.format, image.size) == ("JPEG", (200, 200))
     assert blob.content_type == "image/jpeg"
     assert blob.cache_control == "public, max-age=3600"
-    assert blob.metadata == {
+    metadata = dict(blob.metadata)
+    assert_placeholders(metadata.pop("thumbnail-thumbhash"), metadata.pop("thumbnail-color"))
+    assert metadata == {
         "thumbnail-source-bucket": buckets.input,
         "thumbnail-source-object": "photos/2026/cat.jpg",
         "thumbnail-source-generation": str(generation),
