@@ -12,7 +12,7 @@ image, where they cost next to nothing. Everything here works on decoded pixels 
 import io
 from typing import TYPE_CHECKING, NamedTuple
 
-from PIL import Image, ImageFilter
+from PIL import Image
 
 from thumbnailer import diagnostics, errors
 from thumbnailer.config import ImagingSettings
@@ -361,6 +361,8 @@ def blurred(thumbnail: Thumbnail, quality: int) -> Thumbnail:
     """The same thumbnail, blurred past recognition (MODERATION=blur): pixelated to 8 pixels
     on its long side, enlarged smoothly and blurred again, so no detail survives. An
     animation becomes a still of its first frame. ``thumbnail`` is our own output."""
+    from PIL import ImageFilter  # only for moderated uploads
+
     with Image.open(io.BytesIO(thumbnail.data)) as opened_image:
         image = opened_image.convert("RGBA" if opened_image.has_transparency_data else "RGB")
     side = 8
