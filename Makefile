@@ -14,7 +14,7 @@ PYTHON313 ?= $(shell for candidate in python3.13 $$(pyenv root 2>/dev/null)/vers
 	"$$candidate" -c pass >/dev/null 2>&1 && { command -v "$$candidate"; break; }; done)
 VENV313 := .venv313
 
-.PHONY: venv run lint audit lock test unit integration e2e deploy-tests compat latency bench soak fuzz system-packages clean
+.PHONY: venv run lint audit lock protos cost test unit integration e2e deploy-tests compat latency bench soak fuzz system-packages clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ latency: $(STAMP)
 # Speed, memory and quality against naive Pillow, libvips and the decode floor (bench/RESULTS.md).
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# The bill for a million uploads (docs/operations.md): CPU measured on the bench corpus,
+# prices from bench/prices.json.
+cost: $(STAMP)
+	$(BIN)/python -m bench.cost measure
 
 # 1,000 uploads through the local pipeline under injected faults, then the audit
 # (soak/RESULTS.md and README's Reliability figures). `make test` runs a short form.
@@ -73,7 +78,7 @@ AUDIT_IGNORES = $(shell sed -n -E 's/^([A-Za-z0-9._-]+).*/--ignore-vuln \1/p' au
 audit: $(STAMP)
 	@set -o pipefail; $(BIN)/pip-audit --require-hashes --disable-pip --progress-spinner off \
 		$(if $(AUDIT_STRICT),--strict) $(AUDIT_IGNORES) \
-		-r requirements.txt -r requirements-dev.txt -r requirements-tools.txt | tee $(VENV)/audit.txt
+		-r requirements.txt -r requirements-dev.txt -r requirements-tools.txt -r requirements-protos.txt | tee $(VENV)/audit.txt
 	@skipped=$$(awk '/^Name +Skip Reason *$$/ {table = 1; getline; next} table && NF {n++} END {print n + 0}' $(VENV)/audit.txt); \
 	if [ "$$skipped" -gt 0 ]; then \
 		echo "audit: INCOMPLETE - $$skipped locked packages were NOT checked for vulnerabilities (PyPI gave no data for their version; see above)"; \
@@ -97,8 +102,19 @@ lock: $(TOOLS_VENV)/.installed
 	$(LOCK_COMPILE) requirements-tools.in -o requirements-tools.txt
 	$(LOCK_COMPILE) requirements.in -o requirements.txt
 	$(LOCK_COMPILE) requirements-dev.in -o requirements-dev.txt
+	$(LOCK_COMPILE) requirements-protos.in -o requirements-protos.txt
 
-test: lint audit compat system-packages
+# Google's message definitions (monitoring, dashboards, logging), to check monitoring/*.json
+# in tests/deploy; a venv of their own (see requirements-protos.in).
+PROTOS_VENV := .venv-protos
+$(PROTOS_VENV)/.installed: requirements-protos.txt
+	$(PYTHON) -m venv $(PROTOS_VENV)
+	$(PROTOS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-protos.txt
+	touch $@
+
+protos: $(PROTOS_VENV)/.installed
+
+test: lint audit compat system-packages protos
 	$(BIN)/pytest
 
 unit: $(STAMP)
@@ -111,7 +127,7 @@ e2e: $(STAMP) system-packages
 	$(BIN)/pytest tests/e2e
 
 # deploy.sh with the real gcloud against the local stand-in for the Google APIs.
-deploy-tests: $(STAMP) system-packages
+deploy-tests: $(STAMP) system-packages protos
 	$(BIN)/pytest tests/deploy
 
 $(VENV313)/.installed: requirements.txt
@@ -128,4 +144,4 @@ compat: $(VENV313)/.installed
 endif
 
 clean:
-	rm -rf $(VENV) $(VENV313) $(TOOLS_VENV) .mypy_cache .pytest_cache .ruff_cache .local
+	rm -rf $(VENV) $(VENV313) $(TOOLS_VENV) $(PROTOS_VENV) .mypy_cache .pytest_cache .ruff_cache .local

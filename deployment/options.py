@@ -48,6 +48,12 @@ def _cpu(text: str) -> str:
     return text
 
 
+def _email(text: str) -> str:
+    if text and not re.fullmatch(r"[^@\s,]+@[^@\s,]+\.[^@\s,]+", text):
+        raise ValueError(f"{text!r} is not an email address")
+    return text
+
+
 def _bucket(text: str) -> str:
     try:
         return parse_bucket(text)
@@ -91,8 +97,21 @@ OPTIONS: tuple[Option, ...] = (
     Option("--concurrency", "CONCURRENCY", "4", "events one instance handles at once, 1-1000; >1 needs --cpu >= 1 "
            "(defaults from bench/RESULTS.md: docs/performance.md, \"Sizing the function\")",
            _whole_number(1, 1000, "a whole number")),
-    Option("--max-instances", "MAX_INSTANCES", "10", "upper bound on instances",
-           _whole_number(1, 1000, "a whole number")),
+    Option("--max-instances", "MAX_INSTANCES", "10", "upper bound on instances: the spending ceiling "
+           "(docs/operations.md)", _whole_number(1, 1000, "a whole number")),
+    Option("--alert-email", "ALERT_EMAIL", "", "email address the alert policies notify (an email channel, "
+           "created or reused by address)", _email),
+    Option("--notification-channel", "NOTIFICATION_CHANNEL", "", "an existing notification channel (id or "
+           "projects/P/notificationChannels/ID) the alert policies notify instead",
+           _matching(r"(projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/notificationChannels/)?[0-9]+|", "a channel id")),
+    Option("--alert-failures", "ALERT_FAILURES", "10", "alert when more uploads than this fail in 5 minutes",
+           _whole_number(0, 1_000_000, "a whole number")),
+    Option("--alert-retries", "ALERT_RETRIES", "10", "alert when more events than this are retried in 5 minutes",
+           _whole_number(0, 1_000_000, "a whole number")),
+    Option("--alert-backlog", "ALERT_BACKLOG_SECONDS", "600", "alert when the oldest waiting event is older than "
+           "this many seconds", _whole_number(10, 86_400, "a whole number of seconds")),
+    Option("--max-delivery-attempts", "MAX_DELIVERY_ATTEMPTS", "10", "deliveries of an event before it goes to "
+           "the dead-letter topic, 5-100", _whole_number(5, 100, "a whole number")),
 )  # fmt: skip
 
 
@@ -110,12 +129,19 @@ class Inputs:
     timeout: int
     concurrency: int
     max_instances: int
+    alert_email: str
+    notification_channel: str
+    alert_failures: int
+    alert_retries: int
+    alert_backlog: int
+    max_delivery_attempts: int
     retry: bool
     settings: dict[str, str]  # the function's variables to set, besides OUTPUT_BUCKET
     dry_run: bool
     teardown: bool
     delete_buckets: bool
     delete_objects: bool
+    delete_dead_letters: bool
     assume_yes: bool
 
     @property
@@ -206,6 +232,11 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="(teardown) with --delete-buckets: delete buckets even if they hold objects",
     )
+    arguments.add_argument(
+        "--delete-dead-letters",
+        action="store_true",
+        help="(teardown) also delete the dead-letter topic and its subscription, and any events they hold",
+    )
     arguments.add_argument("--yes", "-y", action="store_true", help="(teardown) do not ask for confirmation")
     return arguments
 
@@ -230,6 +261,8 @@ def parse(argv: Sequence[str], environ: Mapping[str, str]) -> Inputs:
             values[option.field] = option.check(text)
         except ValueError as error:
             raise UsageError(f"{option.flag} {error}") from None
+    if values["alert_email"] and values["notification_channel"]:
+        raise UsageError("--alert-email and --notification-channel: give one")
     if values["input_bucket"] == values["output_bucket"]:
         raise UsageError("the input and output buckets must differ")
     if values["concurrency"] > 1 and (not values["cpu"] or float(values["cpu"]) < 1):
@@ -249,6 +282,7 @@ def parse(argv: Sequence[str], environ: Mapping[str, str]) -> Inputs:
         teardown=given.teardown,
         delete_buckets=given.delete_buckets,
         delete_objects=given.delete_objects,
+        delete_dead_letters=given.delete_dead_letters,
         assume_yes=given.yes,
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from deployment import monitoring
 from deployment.gcloud import Gcloud, say
 from deployment.options import Inputs
 
@@ -147,6 +148,9 @@ def deploy(inputs: Inputs, gcloud: Gcloud) -> None:
         f"--region={inputs.region}", f"--member=serviceAccount:{trigger_email}", "--format=none",
     )  # fmt: skip
 
+    say("Operations: dead letters, log-based metrics, alert policies and a dashboard")
+    monitoring.provision(inputs, gcloud)
+
     if not gcloud.dry_run:
         print(
             f"""
@@ -165,7 +169,12 @@ def confirmed(inputs: Inputs) -> bool:
     if inputs.assume_yes or inputs.dry_run:
         return True
     accounts = f"{inputs.run_account} and {inputs.trigger_account}"
-    what = f"function {inputs.function}, service accounts {accounts} and their grants"
+    what = (
+        f"function {inputs.function}, service accounts {accounts} and their grants, its log-based metrics, "
+        "alert policies and dashboard"
+    )
+    if inputs.delete_dead_letters:
+        what += f", the dead-letter topic and subscription {inputs.function}-dead-letters with any events in them"
     if inputs.delete_buckets:
         what += f", buckets gs://{inputs.input_bucket} and gs://{inputs.output_bucket}"
     print(f"Delete {what} in {inputs.project}? [y/N] ", end="", file=sys.stderr, flush=True)
@@ -182,7 +191,8 @@ def teardown(inputs: Inputs, gcloud: Gcloud) -> None:
     if not confirmed(inputs):
         say("Nothing deleted")
         return
-    # The function first: its trigger and the trigger account's invoker grant go with it.
+    monitoring.remove(inputs, gcloud)
+    # The function next: its trigger and the trigger account's invoker grant go with it.
     if gcloud.exists("functions", "describe", inputs.function, f"--project={project}", f"--region={inputs.region}"):
         say(f"Deleting function {inputs.function}")
         gcloud.run(

@@ -42,6 +42,9 @@ OVERRIDE_PREFIXES = {
     "run": "run/",
     "storage": "storage/v1/",
     "pubsub": "pubsub/",
+    "logging": "logging/",
+    "monitoring": "monitoring/",
+    "eventarc": "eventarc/",
 }
 
 
@@ -110,6 +113,13 @@ class GoogleCloud:
     service_policies: dict[str, Json] = field(default_factory=dict)
     topics: dict[str, Json] = field(default_factory=dict)
     topic_policies: dict[str, Json] = field(default_factory=dict)
+    triggers: dict[str, Json] = field(default_factory=dict)
+    subscriptions: dict[str, Json] = field(default_factory=dict)
+    subscription_policies: dict[str, Json] = field(default_factory=dict)
+    metrics: dict[str, Json] = field(default_factory=dict)
+    alert_policies: dict[str, Json] = field(default_factory=dict)
+    channels: dict[str, Json] = field(default_factory=dict)
+    dashboards: dict[str, Json] = field(default_factory=dict)
     uploads: list[bytes] = field(default_factory=list)
     operations: dict[str, Operation] = field(default_factory=dict)
     failures: list[InjectedFailure] = field(default_factory=list)
@@ -181,6 +191,15 @@ class GoogleCloud:
             ],
         }
 
+    def add_channel(self, email: str) -> str:
+        """An email notification channel someone made before deploy.sh ran."""
+        with self._lock:
+            name = f"projects/{self.project_id}/notificationChannels/{next(self._ids)}"
+            self.channels[name] = {
+                "name": name, "type": "email", "displayName": "on-call", "labels": {"email_address": email},
+            }  # fmt: skip
+            return name
+
     def add_object(self, bucket: str, name: str) -> None:
         with self._lock:
             self.objects[bucket][name] = {
@@ -206,6 +225,14 @@ class GoogleCloud:
                     "service_policies": {name: bindings_of(p) for name, p in self.service_policies.items()},
                     "topics": sorted(self.topics),
                     "topic_policies": {name: bindings_of(p) for name, p in self.topic_policies.items()},
+                    "subscriptions": {
+                        name: sub.get("deadLetterPolicy", {}) for name, sub in self.subscriptions.items()
+                    },
+                    "subscription_policies": {name: bindings_of(p) for name, p in self.subscription_policies.items()},
+                    "metrics": self.metrics,
+                    "alert_policies": {p["displayName"]: p for p in self.alert_policies.values()},
+                    "channels": {c["name"]: c for c in self.channels.values()},
+                    "dashboards": {d["displayName"]: d for d in self.dashboards.values()},
                 }
             )
 
@@ -260,9 +287,45 @@ class GoogleCloud:
             (f"{location}/functions", ["POST"], self.create_function),
             (f"{location}/functions/<id:function>", ["GET", "PATCH", "DELETE"], self.function),
             (f"{location}/operations/<id:operation>", ["GET"], self.get_function_operation),
-            ("/pubsub/v1/projects/<id:project>/topics/<id:topic>", ["GET", "PUT"], self.topic),
+            ("/pubsub/v1/projects/<id:project>/topics/<id:topic>", ["GET", "PUT", "DELETE"], self.topic),
             ("/pubsub/v1/projects/<id:project>/topics/<id:topic>:getIamPolicy", ["GET", "POST"], self.topic_policy),
             ("/pubsub/v1/projects/<id:project>/topics/<id:topic>:setIamPolicy", ["POST"], self.topic_policy),
+            (
+                "/pubsub/v1/projects/<id:project>/subscriptions/<id:subscription>",
+                ["GET", "PUT", "PATCH", "DELETE"],
+                self.subscription,
+            ),
+            (
+                "/pubsub/v1/projects/<id:project>/subscriptions/<id:subscription>:getIamPolicy",
+                ["GET", "POST"],
+                self.subscription_policy,
+            ),
+            (
+                "/pubsub/v1/projects/<id:project>/subscriptions/<id:subscription>:setIamPolicy",
+                ["POST"],
+                self.subscription_policy,
+            ),
+            ("/eventarc/v1/projects/<id:project>/locations/<id:region>/triggers/<id:trigger>", ["GET"], self.trigger),
+            ("/logging/v2/projects/<id:project>/metrics", ["POST"], self.create_metric),
+            ("/logging/v2/projects/<id:project>/metrics/<id:metric>", ["GET", "PUT", "DELETE"], self.metric),
+            ("/monitoring/v3/projects/<id:project>/alertPolicies", ["GET", "POST"], self.alert_policy_collection),
+            (
+                "/monitoring/v3/projects/<id:project>/alertPolicies/<id:policy>",
+                ["GET", "PATCH", "DELETE"],
+                self.alert_policy,
+            ),
+            ("/monitoring/v3/projects/<id:project>/notificationChannels", ["GET", "POST"], self.channel_collection),
+            (
+                "/monitoring/v3/projects/<id:project>/notificationChannels/<id:channel>",
+                ["GET", "PATCH", "DELETE"],
+                self.channel,
+            ),
+            ("/monitoring/v1/projects/<id:project>/dashboards", ["GET", "POST"], self.dashboard_collection),
+            (
+                "/monitoring/v1/projects/<id:project>/dashboards/<id:dashboard>",
+                ["GET", "PATCH", "DELETE"],
+                self.dashboard,
+            ),
             (f"{run_service}:getIamPolicy", ["GET", "POST"], self.get_service_policy),
             (f"{run_service}:setIamPolicy", ["POST"], self.set_service_policy),
         ]
@@ -488,7 +551,18 @@ class GoogleCloud:
         function = copy.deepcopy(function) | {"name": name, "state": "ACTIVE", "environment": "GEN_2"}
         function.setdefault("serviceConfig", {})["service"] = f"{location}/services/{service}"
         if "eventTrigger" in function:
-            function["eventTrigger"]["trigger"] = f"{location}/triggers/{service}-1"
+            trigger = f"{location}/triggers/{service}-1"
+            function["eventTrigger"]["trigger"] = trigger
+            if trigger not in self.triggers:  # Eventarc makes the trigger's subscription with it
+                project, region = location.split("/")[1], location.split("/")[3]
+                subscription = f"projects/{project}/subscriptions/eventarc-{region}-{service}-1-sub-100"
+                topic = f"projects/{project}/topics/eventarc-{region}-{service}-1-100"
+                self.triggers[trigger] = {
+                    "name": trigger,
+                    "transport": {"pubsub": {"topic": topic, "subscription": subscription}},
+                }
+                self.subscriptions[subscription] = {"name": subscription, "topic": topic, "ackDeadlineSeconds": 600}
+                self.subscription_policies[subscription] = {"etag": self._new_etag()}
         return function
 
     def _function_operation(self, name: str, verb: str, response: Json) -> Json:
@@ -515,6 +589,11 @@ class GoogleCloud:
             if request.method == "DELETE":
                 del self.functions[name]
                 self.service_policies.pop(existing["serviceConfig"]["service"], None)
+                trigger = self.triggers.pop(existing.get("eventTrigger", {}).get("trigger", ""), None)
+                if trigger is not None:  # and Eventarc deletes the subscription it made
+                    subscription = trigger["transport"]["pubsub"]["subscription"]
+                    self.subscriptions.pop(subscription, None)
+                    self.subscription_policies.pop(subscription, None)
                 empty = {"@type": "type.googleapis.com/google.protobuf.Empty"}
                 return jsonify(self._function_operation(name, "delete", empty))
             # A PATCH replaces the fields its update mask names; gcloud sends the whole
@@ -533,10 +612,13 @@ class GoogleCloud:
             if request.method == "PUT":
                 if name in self.topics:
                     return google_error(409, "Topic already exists")
-                self.topics[name] = {"name": name}
+                self.topics[name] = {"name": name, **(request.get_json(silent=True) or {})}
                 self.topic_policies[name] = {"etag": self._new_etag()}
             if name not in self.topics:
                 return google_error(404, "Topic not found")
+            if request.method == "DELETE":
+                del self.topics[name], self.topic_policies[name]
+                return jsonify({})
             return jsonify(self.topics[name])
 
     def topic_policy(self, project: str, topic: str) -> tuple[Response, int] | Response:
@@ -547,6 +629,132 @@ class GoogleCloud:
             if request.path.endswith(":setIamPolicy"):
                 self.topic_policies[name] = request.get_json()["policy"] | {"etag": self._new_etag()}
             return jsonify(self.topic_policies[name])
+
+    def subscription(self, project: str, subscription: str) -> tuple[Response, int] | Response:
+        name = f"projects/{project}/subscriptions/{subscription}"
+        with self._lock:
+            if request.method == "PUT":
+                if name in self.subscriptions:
+                    return google_error(409, "Subscription already exists")
+                body = request.get_json()
+                if body.get("topic") not in self.topics:
+                    return google_error(404, "Topic not found")
+                self.subscriptions[name] = {**body, "name": name}
+                self.subscription_policies[name] = {"etag": self._new_etag()}
+            existing = self.subscriptions.get(name)
+            if existing is None:
+                return google_error(404, "Subscription does not exist")
+            if request.method == "DELETE":
+                del self.subscriptions[name], self.subscription_policies[name]
+                return jsonify({})
+            if request.method == "PATCH":
+                update = request.get_json()
+                paths = update["updateMask"].split(",")
+                given = update["subscription"]
+                for path in paths:
+                    key = path.split(".")[0]
+                    key = re.sub(r"_([a-z])", lambda m: m[1].upper(), key)
+                    if key in given:
+                        existing[key] = given[key]
+                    else:
+                        existing.pop(key, None)
+            return jsonify(existing)
+
+    def subscription_policy(self, project: str, subscription: str) -> tuple[Response, int] | Response:
+        name = f"projects/{project}/subscriptions/{subscription}"
+        with self._lock:
+            if name not in self.subscriptions:
+                return google_error(404, "Subscription does not exist")
+            if request.path.endswith(":setIamPolicy"):
+                self.subscription_policies[name] = request.get_json()["policy"] | {"etag": self._new_etag()}
+            return jsonify(self.subscription_policies[name])
+
+    # --- Eventarc ------------------------------------------------------------------------------
+    def trigger(self, project: str, region: str, trigger: str) -> tuple[Response, int] | Response:
+        name = f"projects/{project}/locations/{region}/triggers/{trigger}"
+        with self._lock:
+            found = self.triggers.get(name)
+            return jsonify(found) if found else google_error(404, f"Resource '{name}' was not found")
+
+    # --- Cloud Logging: log-based metrics --------------------------------------------------------
+    def create_metric(self, project: str) -> tuple[Response, int] | Response:
+        body = request.get_json()
+        with self._lock:
+            if body["name"] in self.metrics:
+                return google_error(409, f"Metric {body['name']} already exists")
+            self.metrics[body["name"]] = _stored_metric(project, body)
+            return jsonify(self.metrics[body["name"]])
+
+    def metric(self, project: str, metric: str) -> tuple[Response, int] | Response:
+        with self._lock:
+            if metric not in self.metrics:
+                return google_error(404, f"Metric {metric} does not exist")
+            if request.method == "DELETE":
+                del self.metrics[metric]
+                return jsonify({})
+            if request.method == "PUT":
+                self.metrics[metric] = _stored_metric(project, request.get_json() | {"name": metric})
+            return jsonify(self.metrics[metric])
+
+    # --- Cloud Monitoring: alert policies, channels, dashboards -------------------------------------
+    def _collection(self, store: dict[str, Json], project: str, kind: str, plural: str) -> Response:
+        if request.method == "POST":
+            body = request.get_json()
+            name = f"projects/{project}/{kind}/{next(self._ids)}"
+            store[name] = {**body, "name": name}
+            if kind == "dashboards":
+                store[name]["etag"] = self._new_etag()
+            return jsonify(store[name])
+        return jsonify({plural: list(store.values())} if store else {})
+
+    def _member(self, store: dict[str, Json], name: str) -> tuple[Response, int] | Response:
+        found = store.get(name)
+        if found is None:
+            return google_error(404, f"Requested entity was not found: {name}")
+        if request.method == "DELETE":
+            del store[name]
+            return jsonify({})
+        if request.method == "PATCH":
+            body = request.get_json()
+            mask = request.args.get("updateMask")
+            if mask:
+                for path in mask.split(","):
+                    key = re.sub(r"_([a-z])", lambda m: m[1].upper(), path.split(".")[0])
+                    if key in body:
+                        found[key] = body[key]
+                    else:  # named in the mask and absent: cleared
+                        found.pop(key, None)
+            else:
+                if "etag" in found and body.get("etag") and body["etag"] != found["etag"]:
+                    return google_error(409, "etag mismatch: the dashboard changed meanwhile")
+                found = store[name] = {**body, "name": name}
+            if "etag" in found:
+                found["etag"] = self._new_etag()
+        return jsonify(found)
+
+    def alert_policy_collection(self, project: str) -> Response:
+        with self._lock:
+            return self._collection(self.alert_policies, project, "alertPolicies", "alertPolicies")
+
+    def alert_policy(self, project: str, policy: str) -> tuple[Response, int] | Response:
+        with self._lock:
+            return self._member(self.alert_policies, f"projects/{project}/alertPolicies/{policy}")
+
+    def channel_collection(self, project: str) -> Response:
+        with self._lock:
+            return self._collection(self.channels, project, "notificationChannels", "notificationChannels")
+
+    def channel(self, project: str, channel: str) -> tuple[Response, int] | Response:
+        with self._lock:
+            return self._member(self.channels, f"projects/{project}/notificationChannels/{channel}")
+
+    def dashboard_collection(self, project: str) -> Response:
+        with self._lock:
+            return self._collection(self.dashboards, project, "dashboards", "dashboards")
+
+    def dashboard(self, project: str, dashboard: str) -> tuple[Response, int] | Response:
+        with self._lock:
+            return self._member(self.dashboards, f"projects/{project}/dashboards/{dashboard}")
 
     # --- Cloud Run (the function's service IAM) -----------------------------------------------
     def get_service_policy(self, project: str, region: str, service: str) -> Response:
@@ -559,6 +767,15 @@ class GoogleCloud:
             name = f"projects/{project}/locations/{region}/services/{service}"
             self.service_policies[name] = request.get_json()["policy"] | {"etag": self._new_etag()}
             return jsonify(self.service_policies[name])
+
+
+def _stored_metric(project: str, body: Json) -> Json:
+    """A LogMetric as the API keeps it: the metric descriptor gets its name and type."""
+    stored = copy.deepcopy(body)
+    descriptor = stored.setdefault("metricDescriptor", {})
+    metric_type = f"logging.googleapis.com/user/{body['name']}"
+    descriptor |= {"name": f"projects/{project}/metricDescriptors/{metric_type}", "type": metric_type}
+    return stored
 
 
 def _no_such_bucket() -> tuple[Response, int]:

@@ -91,9 +91,18 @@ def test_dry_run_prints_each_gcloud_command_shell_quoted() -> None:
     enabled = next(command for command in commands if command[1:3] == ["services", "enable"])
     for api in ("cloudfunctions", "run", "cloudbuild", "artifactregistry", "eventarc", "pubsub", "storage", "logging"):
         assert f"{api}.googleapis.com" in enabled
+    # Pub/Sub publisher: the storage service agent project-wide, the Pub/Sub agent on the dead-letter topic only.
     publisher = [c for c in commands if "--role=roles/pubsub.publisher" in c]
-    assert len(publisher) == 1
-    assert any(a.startswith("--member=serviceAccount:service-") for a in publisher[0])
+    assert [c[1:3] for c in publisher] == [["projects", "add-iam-policy-binding"], ["pubsub", "topics"]]
+    assert any(a.startswith("--member=serviceAccount:service-") and "gs-project-accounts" in a for a in publisher[0])
+    assert "projects/demo-project/topics/image-processor-dead-letters" in publisher[1]
+    assert any("gcp-sa-pubsub" in a for a in publisher[1])
+    # Every definition file the plan names is kept, so the plan can be read whole.
+    files = [
+        a.split("=", 1)[1] for c in commands for a in c if a.startswith(("--config-from-file=", "--policy-from-file="))
+    ]
+    assert len(files) == 3 + 5 + 1
+    assert all(Path(f).exists() for f in files)
 
 
 def test_dry_run_teardown_shows_every_delete_and_asks_nothing() -> None:
@@ -102,6 +111,10 @@ def test_dry_run_teardown_shows_every_delete_and_asks_nothing() -> None:
     commands = [shlex.split(line) for line in result.stdout.splitlines()]
     deletes = [command[1:4] for command in commands if "delete" in command or "remove-iam-policy-binding" in command]
     assert deletes == [
+        # Policies and the dashboard are found by listing, which a dry run cannot: the plan lists.
+        ["logging", "metrics", "delete"],
+        ["logging", "metrics", "delete"],
+        ["logging", "metrics", "delete"],
         ["functions", "delete", "image-processor"],
         ["projects", "remove-iam-policy-binding", "demo-project"],
         ["storage", "buckets", "remove-iam-policy-binding"],
