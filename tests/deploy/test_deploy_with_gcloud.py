@@ -281,7 +281,7 @@ def test_existing_input_bucket_elsewhere_moves_the_trigger_there(fresh_project: 
     policy = run.after["bucket_policies"]["photos-from-everywhere"]
     assert [role for role, members in policy.items() if runtime in members] == ["roles/storage.objectUser"]
     # RESULT_TOPIC: the topic is created and the runtime account may publish to it, and to nothing else.
-    assert run.after["topics"] == [f"projects/{PROJECT}/topics/thumbs-dead-letters", topic]  # and the dead letters'
+    assert run.after["topics"] == [topic, f"projects/{PROJECT}/topics/thumbs-dead-letters"]  # and the dead letters
     assert run.after["topic_policies"][topic] == {"roles/pubsub.publisher": [runtime]}
     assert runtime not in run.after["project_policy"].get("roles/pubsub.publisher", [])
     assert create.body["serviceConfig"]["environmentVariables"]["RESULT_TOPIC"] == topic

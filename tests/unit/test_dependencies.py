@@ -17,6 +17,7 @@ INPUT_TO_LOCK = {
     "requirements.in": "requirements.txt",
     "requirements-dev.in": "requirements-dev.txt",
     "requirements-tools.in": "requirements-tools.txt",
+    "requirements-protos.in": "requirements-protos.txt",
 }
 LOCKS = list(INPUT_TO_LOCK.values())
 SHA256 = re.compile(r"sha256:[0-9a-f]{64}")
