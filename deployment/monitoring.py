@@ -23,6 +23,8 @@ from typing import Any
 
 from deployment.gcloud import Gcloud, say
 from deployment.options import Inputs
+from thumbnailer.config import Settings
+from thumbnailer.declaring import declaration
 
 DEFINITIONS = Path(__file__).resolve().parents[1] / "monitoring"
 _PLACEHOLDER = re.compile(r"\$\{([A-Z_]+)\}")
@@ -50,10 +52,11 @@ def definitions(kind: str, values: Mapping[str, object]) -> Any:
 def covers(existing: Any, wanted: Any) -> bool:
     """Whether ``existing`` already holds everything ``wanted`` says (the API adds fields of
     its own, such as names, times and etags, which do not count; and leaves out empty
-    values, which count as what they say)."""
-    if existing is None and wanted in ([], {}, "", 0, False):
-        return True
+    values, which count as what they say, so definitions spell no enum's zero value)."""
+    if existing is None and wanted in ([], "", 0, False):
+        return True  # Google's JSON leaves default values out
     if isinstance(wanted, dict):
+        existing = {} if existing is None else existing
         return isinstance(existing, dict) and all(covers(existing.get(k), v) for k, v in wanted.items())
     if isinstance(wanted, list):
         return (
@@ -237,11 +240,29 @@ def apply_dead_letters(gcloud: Gcloud, project: str, function: str, subscription
     return reader
 
 
+def delivery_attempts_for(max_retry_age_seconds: float) -> int:
+    """Deliveries Eventarc makes (10 s doubling to 600 s between them) until one comes after
+    MAX_RETRY_AGE, plus one: the function gives up on record then, before any dead letter.
+    Pub/Sub allows 5 to 100, which reaches about 16 h."""
+    attempts, elapsed, delay = 1, 0.0, 10.0
+    while elapsed <= max_retry_age_seconds and attempts < 100:
+        elapsed += delay
+        delay = min(delay * 2, 600.0)
+        attempts += 1
+    return max(5, min(100, attempts + 1))
+
+
+def _max_retry_age(inputs: Inputs) -> float:
+    age: float = declaration(Settings, "max_retry_age_seconds").read(inputs.settings)
+    return age
+
+
 def provision(inputs: Inputs, gcloud: Gcloud) -> None:
     """Everything operations needs, after the function (and so its trigger) exists."""
     project, function = inputs.project, inputs.function
     subscription = trigger_subscription(gcloud, project, inputs.region, function)
-    reader = apply_dead_letters(gcloud, project, function, subscription, inputs.max_delivery_attempts)
+    attempts = inputs.max_delivery_attempts or delivery_attempts_for(_max_retry_age(inputs))
+    reader = apply_dead_letters(gcloud, project, function, subscription, attempts)
     values = {
         "FUNCTION": function,
         "SUBSCRIPTION": subscription.rsplit("/", 1)[-1],
@@ -269,7 +290,7 @@ def remove(inputs: Inputs, gcloud: Gcloud) -> None:
     values |= {"FUNCTION": function, "SUBSCRIPTION": "", "DEAD_LETTER_SUBSCRIPTION": ""}
     ours = {policy["displayName"] for policy in definitions("policies", values)}
     for policy in _listed(gcloud, "alpha", "monitoring", "policies", "list", f"--project={project}"):
-        if policy.get("displayName") in ours:
+        if policy.get("displayName") in ours and policy.get("userLabels", {}).get(LABEL) == function:
             say(f"Deleting alert policy {policy['displayName']!r}")
             gcloud.run(
                 "alpha", "monitoring", "policies", "delete", str(policy["name"]), f"--project={project}", "--quiet"

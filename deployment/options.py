@@ -48,6 +48,11 @@ def _cpu(text: str) -> str:
     return text
 
 
+def _attempts(text: str) -> int:
+    """0 for auto (derived from MAX_RETRY_AGE at deploy), else 5-100, Pub/Sub's range."""
+    return 0 if text == "auto" else _whole_number(5, 100, "a whole number or auto")(text)
+
+
 def _email(text: str) -> str:
     if text and not re.fullmatch(r"[^@\s,]+@[^@\s,]+\.[^@\s,]+", text):
         raise ValueError(f"{text!r} is not an email address")
@@ -110,8 +115,9 @@ OPTIONS: tuple[Option, ...] = (
            _whole_number(0, 1_000_000, "a whole number")),
     Option("--alert-backlog", "ALERT_BACKLOG_SECONDS", "600", "alert when the oldest waiting event is older than "
            "this many seconds", _whole_number(10, 86_400, "a whole number of seconds")),
-    Option("--max-delivery-attempts", "MAX_DELIVERY_ATTEMPTS", "10", "deliveries of an event before it goes to "
-           "the dead-letter topic, 5-100", _whole_number(5, 100, "a whole number")),
+    Option("--max-delivery-attempts", "MAX_DELIVERY_ATTEMPTS", "auto", "deliveries of an event before it goes to "
+           "the dead-letter topic, 5-100; auto: enough to reach MAX_RETRY_AGE first, so a give-up is on record "
+           "before anything is dead-lettered", _attempts),
 )  # fmt: skip
 
 

@@ -46,7 +46,7 @@ from soak.audit import Audit, Expected, Sent, Stored, answered, audit, finals
 from soak.corpus import Upload, build
 from thumbnailer.config import Settings
 from thumbnailer.imaging import render_thumbnails
-from thumbnailer.naming import failure_record_name, thumbnail_name
+from thumbnailer.naming import record_name, thumbnail_name
 from thumbnailer.pipeline import SOURCE_GENERATION_KEY
 
 logger = logging.getLogger(__name__)
@@ -412,7 +412,7 @@ class Soak:
 
 def expect(upload: Upload, settings: Settings) -> Expected:
     if not upload.valid:
-        return Expected(failure_record=failure_record_name(upload.name, settings.failure_prefix))
+        return Expected(failure_record=record_name(upload.name, settings.failure_prefix))
     rendering = render_thumbnails(upload.data, settings.imaging)
     return Expected(
         thumbnails=tuple(

@@ -28,9 +28,10 @@ from dataclasses import dataclass, field
 
 from thumbnailer import errors
 from thumbnailer.config import Settings
+from thumbnailer.domain import Moderation
 from thumbnailer.events import StorageObjectEvent
 from thumbnailer.imaging import OUTPUT_EXTENSIONS
-from thumbnailer.naming import failure_record_name, thumbnail_name
+from thumbnailer.naming import record_name, thumbnail_name
 from thumbnailer.outcomes import Outcome
 from thumbnailer.pipeline import (
     FAILURE_REASON_KEY,
@@ -40,6 +41,7 @@ from thumbnailer.pipeline import (
     process_upload,
 )
 from thumbnailer.storage import ListedObject, ObjectStore
+from thumbnailer.vision import Annotator, VisionApi
 
 logger = logging.getLogger(__name__)
 GIVEN_UP = errors.GaveUp.reason
@@ -148,7 +150,7 @@ def _has_failure_record(upload: ListedObject, settings: Settings, outputs: Outpu
     if not settings.failure_prefix:
         return False
     try:
-        record = outputs.get(failure_record_name(upload.name, settings.failure_prefix))
+        record = outputs.get(record_name(upload.name, settings.failure_prefix))
     except errors.OutputNameTooLong:
         return False
     return record is not None and record.generation == str(upload.generation) and record.failure_reason != GIVEN_UP
@@ -183,7 +185,14 @@ def plan_backfill(
     return BackfillPlan(tuple(todo), listed, done, failed_before, not_uploads)
 
 
-def _process_one(listed: ListedObject, bucket: str, run_id: str, settings: Settings, store: ObjectStore) -> Outcome:
+def _process_one(
+    listed: ListedObject,
+    bucket: str,
+    run_id: str,
+    settings: Settings,
+    store: ObjectStore,
+    annotator: Annotator | None,
+) -> Outcome:
     """The function's own processing of one listed object, publishing nothing."""
     event = StorageObjectEvent(
         event_id=run_id,
@@ -194,8 +203,20 @@ def _process_one(listed: ListedObject, bucket: str, run_id: str, settings: Setti
         content_type=listed.content_type,
         metadata=listed.metadata,
     )
-    # No annotator: Vision is billed per image, and a bulk job should not spend that unasked.
-    return process_upload(event, settings, store, results=None).outcome
+    return process_upload(event, settings, store, results=None, annotator=annotator).outcome
+
+
+def moderating_annotator(settings: Settings) -> Annotator | None:
+    """Vision for backfill only where thumbnails must wait for it (MODERATION=blur or
+    withhold: nothing unchecked may be written). Labels alone are billed per image, and a
+    bulk job over a bucket's history should not spend that unasked."""
+    if settings.moderation not in (Moderation.BLUR, Moderation.WITHHOLD):
+        return None
+    return VisionApi(
+        settings.vision_api_endpoint,
+        timeout_seconds=settings.storage_timeout_seconds,
+        retry_seconds=settings.vision_retry_seconds,
+    )
 
 
 def run_backfill(
@@ -210,6 +231,7 @@ def run_backfill(
     """Process ``plan.todo`` with at most ``workers`` objects in flight."""
     summary = BackfillSummary(plan)
     run_id = f"backfill-{uuid.uuid4()}"
+    annotator = moderating_annotator(settings)
     lock = threading.Lock()
 
     def tally(future: Future[Outcome]) -> None:
@@ -239,7 +261,7 @@ def run_backfill(
                     finished, in_flight = _wait_for_one(in_flight)
                     for future in finished:
                         tally(future)
-                in_flight.add(pool.submit(_process_one, listed, bucket, run_id, settings, store))
+                in_flight.add(pool.submit(_process_one, listed, bucket, run_id, settings, store, annotator))
         except KeyboardInterrupt:
             summary.interrupted = True
         finally:

@@ -100,9 +100,6 @@ def thumbnail_name(
     return _checked(f"{prefix}{filled}")
 
 
-def failure_record_name(source_name: str, prefix: str) -> str:
-    return _checked(f"{prefix}{source_name}.json")
-
-
-def labels_record_name(source_name: str, prefix: str) -> str:
+def record_name(source_name: str, prefix: str) -> str:
+    """A JSON record about an upload (its failure, its labels): ``PREFIX`` + its name + ``.json``."""
     return _checked(f"{prefix}{source_name}.json")

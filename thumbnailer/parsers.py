@@ -67,16 +67,18 @@ def parse_int_in(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
-def parse_float_in(low: float, high: float, noun: str = "a number") -> Callable[[str], float]:
-    """A parser for a number in (low, high]."""
+def parse_float_in(
+    low: float, high: float, noun: str = "a number", *, low_included: bool = False
+) -> Callable[[str], float]:
+    """A parser for a number in (low, high], or [low, high] with ``low_included``."""
 
     def parse(text: str) -> float:
         try:
             value = float(text)
         except ValueError:
             raise ValueError(f"{text!r} is not {noun}") from None
-        if not low < value <= high:
-            raise ValueError(f"{value} is outside ({low:g}, {high:g}]")
+        if not (low <= value if low_included else low < value) or value > high:
+            raise ValueError(f"{value:g} is outside {'[' if low_included else '('}{low:g}, {high:g}]")
         return value
 
     return parse
@@ -85,9 +87,8 @@ def parse_float_in(low: float, high: float, noun: str = "a number") -> Callable[
 parse_seconds = parse_float_in(0, 3600, "a number of seconds")
 
 
-def parse_retry_seconds(text: str) -> float:
-    """Seconds, 0 (one attempt) to 600."""
-    return 0.0 if text.strip() in ("0", "0.0") else parse_float_in(0, 600, "a number of seconds")(text)
+#: Seconds, 0 (one attempt) to 600.
+parse_retry_seconds = parse_float_in(0, 600, "a number of seconds", low_included=True)
 
 
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600}
@@ -215,14 +216,8 @@ def parse_likelihood(text: str) -> Likelihood:
     return value
 
 
-def parse_score(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"{text!r} is not a number") from None
-    if not 0 <= value <= 1:
-        raise ValueError(f"{value:g} is outside 0..1")
-    return value
+#: A score, 0 to 1.
+parse_score = parse_float_in(0, 1, "a number", low_included=True)
 
 
 def parse_endpoint(text: str) -> str:

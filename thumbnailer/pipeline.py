@@ -22,10 +22,10 @@ from urllib.parse import quote
 
 from thumbnailer import errors
 from thumbnailer.config import Settings
-from thumbnailer.domain import Moderation, Size
+from thumbnailer.domain import Moderation, Size, VisionFeature
 from thumbnailer.events import StorageObjectEvent
 from thumbnailer.imaging import Thumbnail, blurred, check_input_size, render_thumbnails
-from thumbnailer.naming import failure_record_name, labels_record_name, thumbnail_name
+from thumbnailer.naming import record_name, thumbnail_name
 from thumbnailer.outcomes import Outcome
 from thumbnailer.results import Publisher, failed_message, ready_message
 from thumbnailer.storage import NewObject, ObjectStore, WriteConflict
@@ -128,9 +128,11 @@ def process_upload(
     check_selected(event.name, settings)
     if event.name.endswith("/"):
         raise errors.IgnoredEvent("a folder placeholder, not a file")
-    vision = _Labelling(event, settings, store, annotator) if settings.vision_features and annotator else None
+    vision: _Labelling | None = None
     try:
         try:
+            if settings.vision_features and annotator:
+                vision = _Labelling(event, settings, store, annotator)  # its record's name is checked here
             if event.size is not None:
                 check_input_size(event.size, settings.imaging)
             known = vision.recorded() if vision else None
@@ -187,7 +189,7 @@ class _Labelling:
 
     def __init__(self, event: StorageObjectEvent, settings: Settings, store: ObjectStore, annotator: Annotator):
         self.event, self.settings, self.store, self.annotator = event, settings, store, annotator
-        self.name = labels_record_name(event.name, settings.labels_prefix)
+        self.name = record_name(event.name, settings.labels_prefix)
         self.known_as = VisionCall.RECORDED
 
     def recorded(self) -> Annotation | None:
@@ -210,7 +212,15 @@ class _Labelling:
             record = json.loads(self.store.read(bucket, self.name, existing.generation))
         except (errors.SourceUnavailable, ValueError):
             return None  # replaced or unreadable meanwhile: ask again, the write decides
-        return Annotation.from_record(record) if isinstance(record, dict) else None
+        if not isinstance(record, dict):
+            return None
+        known = Annotation.from_record(record)
+        # Made under other VISION_FEATURES (safe-search added since): ask again for all of them.
+        missing_labels = VisionFeature.LABELS in self.settings.vision_features and known.labels is None
+        missing_verdict = VisionFeature.SAFE_SEARCH in self.settings.vision_features and known.safe_search is None
+        if known.error is None and (missing_labels or missing_verdict):
+            return None
+        return known
 
     def ask(self, analysis: bytes | None) -> Annotation:
         assert analysis is not None  # rendered whenever there is no record
@@ -225,8 +235,8 @@ class _Labelling:
         if annotation is None or self.known_as is VisionCall.SUPERSEDED:
             return None
         verdict = annotation.flagged(self.settings.moderation_likelihood)
-        if verdict is None and annotation.error and self.settings.moderation in (Moderation.BLUR, Moderation.WITHHOLD):
-            return True
+        if verdict is None and self.settings.moderation in (Moderation.BLUR, Moderation.WITHHOLD):
+            return True  # no verdict (refused, or not given): nothing unchecked is shown
         return verdict
 
     def record(self, annotation: Annotation) -> None:
@@ -236,16 +246,10 @@ class _Labelling:
             "generation": str(self.event.generation),
             **annotation.as_record(),
         }
-        if annotation.safe_search is not None:
-            record["flagged"] = annotation.flagged(self.settings.moderation_likelihood)
+        if annotation.safe_search is not None or self.settings.moderation is not Moderation.OFF:
+            record["flagged"] = self.flagged(annotation)  # what the pipeline acted on
             record["moderation_likelihood"] = self.settings.moderation_likelihood.name
-        new = NewObject(
-            data=json.dumps(record, ensure_ascii=False).encode("utf-8"),
-            content_type="application/json",
-            metadata=_source_metadata(self.event),
-            cache_control="no-cache",
-        )
-        _write_once(self.event, self.settings.output_bucket, self.name, new, self.store)
+        _write_record(self.event, self.name, record, {}, self.settings, self.store)
 
 
 def give_up(
@@ -365,7 +369,7 @@ def record_failure(
     if not settings.failure_prefix:
         return
     try:
-        name = failure_record_name(event.name, settings.failure_prefix)
+        name = record_name(event.name, settings.failure_prefix)
     except errors.OutputNameTooLong:
         return  # the log line is the only record possible
     record: dict[str, object] = {
@@ -379,13 +383,25 @@ def record_failure(
     }
     if error.warnings:
         record["warnings"] = list(error.warnings)
+    _write_record(event, name, record, {FAILURE_REASON_KEY: error.reason}, settings, store)
+
+
+def _write_record(
+    event: StorageObjectEvent,
+    name: str,
+    record: dict[str, object],
+    metadata: dict[str, str],
+    settings: Settings,
+    store: ObjectStore,
+) -> None:
+    """A JSON record about an upload (its failure, its labels), written like a thumbnail:
+    create-only and then decided by the source generation in its metadata, since an
+    unconditional write let an old generation's event, slower than the new one's, put
+    its record over the new one's."""
     new = NewObject(
         data=json.dumps(record, ensure_ascii=False).encode("utf-8"),
         content_type="application/json",
-        metadata={**_source_metadata(event), FAILURE_REASON_KEY: error.reason},
+        metadata={**_source_metadata(event), **metadata},
         cache_control="no-cache",
     )
-    # Written like a thumbnail, create-only and then decided by the source generation in
-    # the record's metadata: an unconditional write let an old generation's event, slower
-    # than the new generation's, put its record over the new one's.
     _write_once(event, settings.output_bucket, name, new, store)

@@ -146,7 +146,7 @@ def parse_response(body: Any, request: VisionRequest, latency_ms: float) -> Anno
         raise errors.VisionUnavailable("Vision answered without a response for the image") from None
     error = answer.get("error")
     if isinstance(error, Mapping) and error.get("code"):
-        code = int(error.get("code", 2))
+        code = error["code"] if isinstance(error["code"], int) else 2  # 2: UNKNOWN
         message = f"Vision refused the image: {error.get('message', '')} (code {code})"
         if _RPC_ANSWERS.get(code, False):
             raise errors.VisionUnavailable(message)
@@ -161,7 +161,9 @@ def parse_response(body: Any, request: VisionRequest, latency_ms: float) -> Anno
         labels = tuple(kept[: request.max_labels])
     safe_search = None
     if VisionFeature.SAFE_SEARCH in request.features:
-        given = answer.get("safeSearchAnnotation", {})
+        given = answer.get("safeSearchAnnotation")
+        if not isinstance(given, Mapping):  # asked and not answered: no verdict, not a clean one
+            raise errors.VisionUnavailable("Vision answered without the SafeSearch it was asked for")
         safe_search = {category: _likelihood_name(given.get(category)) for category in SAFE_SEARCH_CATEGORIES}
     return Annotation(labels, safe_search, None, answered, latency_ms)
 
@@ -222,7 +224,8 @@ class VisionApi:
             message = f"Vision answered HTTP {response.status_code}: {said}"
             if _HTTP_ANSWERS.get(response.status_code, response.status_code >= 500):
                 raise errors.VisionUnavailable(message)
-            return Annotation(error=message, annotated_at=datetime.now(UTC).isoformat(), latency_ms=latency_ms)
+            answered = datetime.now(UTC).isoformat(timespec="milliseconds")
+            return Annotation(error=message, annotated_at=answered, latency_ms=latency_ms)
         try:
             body = response.json()
         except ValueError:

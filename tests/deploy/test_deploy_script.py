@@ -169,3 +169,12 @@ def test_every_function_setting_reaches_the_function() -> None:
 def test_bucket_names_follow_the_functions_own_rule(bucket: str, accepted: bool) -> None:
     result = run("--project", "demo-project", "--dry-run", "--input-bucket", bucket)
     assert (result.returncode == 0) is accepted, result.stderr
+
+
+def test_dead_letters_wait_for_the_give_up() -> None:
+    from deployment.monitoring import delivery_attempts_for
+
+    # Eventarc: 10 s doubling to 600 s; the 12th delivery is the first after an hour.
+    assert delivery_attempts_for(3600) == 13
+    assert delivery_attempts_for(60) == 5  # Pub/Sub's least
+    assert delivery_attempts_for(86400) == 100  # its most: about 16 h

@@ -6,7 +6,7 @@ from thumbnailer import errors
 from thumbnailer.config import Settings
 from thumbnailer.declaring import ConfigError
 from thumbnailer.domain import Size
-from thumbnailer.naming import failure_record_name, thumbnail_name
+from thumbnailer.naming import record_name, thumbnail_name
 
 
 def test_thumbnail_name_keeps_the_whole_source_name() -> None:
@@ -24,7 +24,7 @@ def test_names_never_collide() -> None:
         for source, size, extension in itertools.product(sources, sizes, extensions)
     ]
     assert len(set(names)) == len(names)
-    records = {failure_record_name(source, "") for source in sources}
+    records = {record_name(source, "") for source in sources}
     assert not records & set(names)
 
 

@@ -163,3 +163,31 @@ def test_moderation_needs_safe_search() -> None:
 
     with pytest.raises(ConfigError, match="MODERATION"):
         Settings.from_environ({"OUTPUT_BUCKET": OUTPUT, "VISION_FEATURES": "labels", "MODERATION": "withhold"})
+
+
+def test_safe_search_asked_and_not_answered_is_no_clean_verdict() -> None:
+    body: dict[str, Any] = {"responses": [{"labelAnnotations": []}]}
+    with pytest.raises(errors.VisionUnavailable):
+        parse_response(body, BOTH, 1.0)
+
+
+def test_a_record_made_without_safe_search_is_not_reused_once_it_is_asked_for() -> None:
+    store, annotator = MemoryStore(), CountingAnnotator(FLAGGED)
+    event = uploaded(store)
+    labels_only = Annotation(labels=FINE.labels, annotated_at=FINE.annotated_at)
+    record = {"bucket": INPUT, "name": "cat.jpg", "generation": str(event.generation), **labels_only.as_record()}
+    ours = {SOURCE_BUCKET_KEY: INPUT, SOURCE_OBJECT_KEY: "cat.jpg", SOURCE_GENERATION_KEY: str(event.generation)}
+    store.put(OUTPUT, "labels/cat.jpg.json", json.dumps(record).encode(), ours)
+    report = process_upload(event, settings(moderation=Moderation.BLUR), store, annotator=annotator)
+    assert len(annotator.images) == 1  # asked again: the record had no verdict to moderate by
+    assert report.flagged is True
+    assert all(t.blurred for t in report.thumbnails)
+
+
+def test_backfill_asks_vision_only_where_thumbnails_wait_for_it() -> None:
+    from thumbnailer.backfill import moderating_annotator
+
+    assert moderating_annotator(settings()) is None  # labels alone: not on a bulk job's bill
+    assert moderating_annotator(settings(moderation=Moderation.RECORD)) is None
+    assert moderating_annotator(settings(moderation=Moderation.WITHHOLD)) is not None
+    assert moderating_annotator(settings(moderation=Moderation.BLUR)) is not None
