@@ -209,6 +209,7 @@ class Stack:
             declaration(Settings, "failure_prefix").read(self.environ),
             paths.dead_letters,
             declaration(Settings, "labels_prefix").read(self.environ),
+            self.function.log_path,
         )
         self.web = WebServer(create_app(gallery), ports["WEB_PORT"])
         self.web.start()

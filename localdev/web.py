@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -22,6 +23,7 @@ from google.api_core import exceptions
 from google.cloud import storage
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from localdev.dashboard import summarize
 from thumbnailer.pipeline import SOURCE_GENERATION_KEY, SOURCE_OBJECT_KEY
 
 logger = logging.getLogger(__name__)
@@ -40,6 +42,7 @@ class Gallery:
     failure_prefix: str
     dead_letter_dir: Path
     labels_prefix: str = "labels/"
+    function_log: Path | None = None  # the function's JSON lines, for the dashboard
     _records: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -153,6 +156,20 @@ def create_app(gallery: Gallery) -> Flask:
     @app.get("/api/gallery")
     def items() -> Response:
         return jsonify(input_bucket=gallery.input_bucket, output_bucket=gallery.output_bucket, items=gallery.items())
+
+    @app.get("/api/dashboard")
+    def dashboard() -> Response:
+        records: list[dict[str, Any]] = []
+        if gallery.function_log is not None and gallery.function_log.exists():
+            complete = gallery.function_log.read_text(errors="replace").rpartition("\n")[0]
+            for line in complete.splitlines():
+                if line.startswith('{"') and '"outcome"' in line:
+                    try:
+                        records.append(json.loads(line))
+                    except ValueError:
+                        continue  # not ours: the function writes one JSON object per line
+        dead_letters = len(list(gallery.dead_letter_dir.glob("*.json"))) if gallery.dead_letter_dir.exists() else 0
+        return jsonify(summarize(records, time.time(), dead_letters=dead_letters))
 
     @app.get("/thumbnails/<path:name>")
     def thumbnail(name: str) -> Response:

@@ -56,6 +56,9 @@ def test_upload_with_the_file_picker_shows_the_thumbnail(page: Page, tmp_path: P
     # The local Vision API's answer: labels with their scores, and the SafeSearch verdict.
     expect(card.locator(".labels")).to_contain_text("%", timeout=30_000)
     expect(card.locator(".verdict")).to_contain_text("adult")
+    # The dashboard, drawn from the function's log lines: this upload is a created event.
+    expect(page.locator('#events-chart rect[data-outcome="created"]').first).to_be_attached(timeout=10_000)
+    expect(page.locator("#p50")).to_contain_text("ms")
 
 
 def test_drag_and_drop_of_a_bad_file_shows_its_reason(page: Page, unique: str) -> None:
