@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import shlex
 import subprocess
 from typing import Any
 
@@ -173,3 +174,20 @@ def test_a_given_channel_is_used_and_none_means_none(fresh_project: Deployer) ->
     assert "notify no one" in silent.stderr
     assert all(p.get("notificationChannels", []) == [] for p in silent.after["alert_policies"].values())
     assert len(silent.after["alert_policies"]) == 5
+
+
+def test_every_operations_command_of_the_dry_run_parses_in_the_real_gcloud(fresh_project: Deployer) -> None:
+    """gcloud checks its arguments before any request and exits 2 on a bad one: each planned
+    command, run against an empty stand-in project, may fail for want of a resource (1),
+    never for its arguments."""
+    plan = fresh_project.run("--alert-email", "ops@example.com", "--dry-run")
+    assert plan.returncode == 0, plan.stderr
+    operations = ("logging", "alpha", "beta", "monitoring", "eventarc")
+    commands = [shlex.split(line)[1:] for line in plan.stdout.splitlines()]
+    commands = [
+        c for c in commands if c[0] in operations or c[:2] in (["pubsub", "subscriptions"], ["pubsub", "topics"])
+    ]
+    assert len(commands) >= 15
+    for command in commands:
+        result = fresh_project.gcloud(*command, "--quiet")
+        assert result.returncode != 2, (command, result.stderr[-500:])
