@@ -83,7 +83,7 @@ def test_dead_letters_on_the_trigger_subscription_with_the_agents_roles(deployed
     after = deployed.after
     assert after["subscriptions"][TRIGGER_SUBSCRIPTION] == {
         "deadLetterTopic": DEAD_LETTER_TOPIC,
-        "maxDeliveryAttempts": 10,
+        "maxDeliveryAttempts": 13,  # auto: the first delivery after MAX_RETRY_AGE (1 h), plus one
     }
     assert DEAD_LETTER_SUBSCRIPTION in after["subscriptions"]  # something to read them from, or they are lost
     assert after["topic_policies"][DEAD_LETTER_TOPIC] == {"roles/pubsub.publisher": [PUBSUB_AGENT]}
