@@ -212,11 +212,7 @@ def moderating_annotator(settings: Settings) -> Annotator | None:
     bulk job over a bucket's history should not spend that unasked."""
     if settings.moderation not in (Moderation.BLUR, Moderation.WITHHOLD):
         return None
-    return VisionApi(
-        settings.vision_api_endpoint,
-        timeout_seconds=settings.storage_timeout_seconds,
-        retry_seconds=settings.vision_retry_seconds,
-    )
+    return VisionApi.from_settings(settings)
 
 
 def run_backfill(

@@ -72,15 +72,7 @@ class EventHandler:
         results = (
             ResultPublisher(settings.result_topic, settings.storage_timeout_seconds) if settings.result_topic else None
         )
-        annotator = (
-            VisionApi(
-                settings.vision_api_endpoint,
-                timeout_seconds=settings.storage_timeout_seconds,
-                retry_seconds=settings.vision_retry_seconds,
-            )
-            if settings.vision_features
-            else None
-        )
+        annotator = VisionApi.from_settings(settings) if settings.vision_features else None
         return cls(settings, store, results, annotator)
 
     def __call__(self, cloud_event: CloudEventLike) -> None:

@@ -28,6 +28,8 @@ from thumbnailer.domain import Likelihood, VisionFeature
 if TYPE_CHECKING:
     import requests
 
+    from thumbnailer.config import Settings
+
 #: Long side of the copy sent: Google's recommended size for label detection (640x480).
 ANALYSIS_SIDE = 640
 SAFE_SEARCH_CATEGORIES = ("adult", "spoof", "medical", "violence", "racy")
@@ -180,6 +182,15 @@ class VisionApi:
         self._retry_seconds = retry_seconds
         self._session: requests.Session | None = None
         self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> VisionApi:
+        """The client the function's settings describe (the function and backfill alike)."""
+        return cls(
+            settings.vision_api_endpoint,
+            timeout_seconds=settings.storage_timeout_seconds,
+            retry_seconds=settings.vision_retry_seconds,
+        )
 
     def _http(self) -> requests.Session:
         with self._lock:
