@@ -188,6 +188,14 @@ class Settings(NamedTuple):
         "bucket; `deploy.sh` grants it.",
         parsers.parse_bool,
     )
+    delete_thumbnails_with_source: bool = setting(
+        "DELETE_THUMBNAILS_WITH_SOURCE",
+        "false",
+        "`true`: when an upload is deleted (or overwritten), its thumbnails, labels record and failure record go "
+        "too: exactly the deleted generation's, never a newer one's. `deploy.sh` adds the second trigger "
+        "(`object.v1.deleted`) it needs. Not with DELETE_SOURCE.",
+        parsers.parse_bool,
+    )
     storage_retry_seconds: float = setting(
         "STORAGE_RETRY_SECONDS",
         "30",
@@ -266,6 +274,11 @@ class Settings(NamedTuple):
             raise ConfigError(
                 f"MODERATION: {settings.moderation.value!r} needs safe-search in VISION_FEATURES "
                 f"(it is {','.join(settings.vision_features) or 'empty'})"
+            )
+        if settings.delete_source and settings.delete_thumbnails_with_source:
+            raise ConfigError(
+                "DELETE_THUMBNAILS_WITH_SOURCE: cannot be true with DELETE_SOURCE (each processed upload would be "
+                "deleted, and its thumbnails with it)"
             )
         return settings
 

@@ -18,6 +18,9 @@ from thumbnailer.naming import MAX_OBJECT_NAME_BYTES
 from thumbnailer.parsers import parse_bucket
 
 FINALIZED = "google.cloud.storage.object.v1.finalized"
+#: A live generation deleted, or overwritten (buckets without versioning): its data is
+#: the deleted generation's object resource.
+DELETED = "google.cloud.storage.object.v1.deleted"
 # Cloud Storage's generations and sizes are int64: an event with more digits was not
 # sent by Eventarc (and Python refuses to read a string of over 4300 digits as a number).
 _MAX_INT64 = 2**63 - 1
@@ -34,6 +37,8 @@ class StorageObjectEvent:
     metadata: Mapping[str, str] = field(default_factory=dict)
     #: When the change happened (``ce-time``); None if the event says nothing usable.
     time: datetime | None = None
+    #: True for ``object.v1.deleted``: this generation is gone, not new.
+    deleted: bool = False
 
 
 def _load_data(data: Any) -> Any:
@@ -109,8 +114,8 @@ def _event_time(value: Any) -> datetime | None:
 def parse_event(attributes: Mapping[str, Any], data: Any) -> StorageObjectEvent:
     """Validate a CloudEvent's attributes and data; raise ``IgnoredEvent`` or ``MalformedEvent``."""
     event_type = attributes.get("type")
-    if event_type != FINALIZED:
-        raise IgnoredEvent(f"event type {shown(event_type)} is not {FINALIZED}")
+    if event_type not in (FINALIZED, DELETED):
+        raise IgnoredEvent(f"event type {shown(event_type)} is neither {FINALIZED} nor {DELETED}")
     data = _load_data(data)
     if not isinstance(data, Mapping):
         raise MalformedEvent("the event data is not a JSON object")
@@ -131,4 +136,5 @@ def parse_event(attributes: Mapping[str, Any], data: Any) -> StorageObjectEvent:
         content_type=content_type if isinstance(content_type, str) else None,
         metadata={str(key): str(value) for key, value in metadata.items()},
         time=_event_time(attributes.get("time")),
+        deleted=event_type == DELETED,
     )

@@ -22,6 +22,7 @@ from thumbnailer.events import StorageObjectEvent, parse_event
 from thumbnailer.logs import configure_logging, loggable
 from thumbnailer.outcomes import Outcome
 from thumbnailer.pipeline import Report, VisionCall, give_up, process_upload
+from thumbnailer.removal import remove_deleted_generation
 from thumbnailer.results import Publisher, ResultPublisher
 from thumbnailer.storage import CloudStorage, ObjectStore
 from thumbnailer.vision import Annotator, VisionApi
@@ -90,7 +91,10 @@ class EventHandler:
         try:
             event = parse_event(attributes, data)
             context.update(bucket=event.bucket, object=event.name, generation=str(event.generation))
-            report = process_upload(event, self.settings, self.store, self.results, self.annotator)
+            if event.deleted:
+                removal = remove_deleted_generation(event, self.settings, self.store)
+            else:
+                report = process_upload(event, self.settings, self.store, self.results, self.annotator)
         except errors.PermanentError as error:
             log(
                 error.level, f"{error.outcome}: {error}", outcome=error.outcome, reason=error.reason, **_warnings(error)
@@ -115,6 +119,10 @@ class EventHandler:
             message = f"gave up after retrying past MAX_RETRY_AGE: {said}"
             fields.update(reason=failure.reason, last_reason=reason)
             log(failure.level, message, outcome=failure.outcome, exc_info=not transient, **fields)
+            return
+        if event.deleted:
+            said = f"{len(removal.removed)} object(s) made from the deleted generation"
+            log(logging.INFO, f"{Outcome.REMOVED}: {said}", outcome=Outcome.REMOVED, removed=list(removal.removed))
             return
         log(
             logging.INFO,

@@ -33,6 +33,17 @@ _ENCODINGS: dict[str, tuple[str, str]] = {
 }
 #: Every extension a thumbnail can have (backfill looks for any of them).
 OUTPUT_EXTENSIONS: tuple[str, ...] = tuple(sorted({extension for extension, _ in _ENCODINGS.values()}))
+
+
+def possible_extensions(output_format: OutputFormat) -> tuple[str, ...]:
+    """The extensions a thumbnail made under ``output_format`` can have, whatever the source."""
+    if output_format is OutputFormat.AUTO:
+        return ("jpg", "webp")  # opaque, transparent (animations are WebP too)
+    if output_format is OutputFormat.ORIGINAL:
+        return OUTPUT_EXTENSIONS
+    return (_ENCODINGS[output_format.value][0],)
+
+
 # `original` keeps these input formats; any other input falls back to `auto`.
 # MPO is a JPEG with extra pictures (phone cameras); Pillow opens it with its JPEG plugin.
 _ORIGINAL_FORMATS = {"JPEG": "jpeg", "MPO": "jpeg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "AVIF": "avif"}

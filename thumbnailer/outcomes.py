@@ -14,6 +14,8 @@ class Outcome(enum.StrEnum):
     SKIPPED = "skipped"  # not ours to process (another event type, the function's own output, gone)
     FAILED = "failed"  # the file's fault, or given up on: acknowledged, on record
     RETRY = "retry"  # transient, or a bug: raised for Eventarc to redeliver
+    # Its generation was deleted (DELETE_THUMBNAILS_WITH_SOURCE):
+    REMOVED = "removed"  # what was made of it is gone too
 
     @property
     def done(self) -> bool:

@@ -13,6 +13,7 @@ written the same way, and looked up first: Vision is asked once per generation.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import json
 from dataclasses import dataclass, replace
@@ -24,11 +25,12 @@ from thumbnailer import errors
 from thumbnailer.config import Settings
 from thumbnailer.domain import Moderation, Size, VisionFeature
 from thumbnailer.events import StorageObjectEvent
-from thumbnailer.imaging import Thumbnail, blurred, check_input_size, render_thumbnails
+from thumbnailer.fingerprints import settings_fingerprint
+from thumbnailer.imaging import Thumbnail, blurred, check_input_size, possible_extensions, render_thumbnails
 from thumbnailer.naming import record_name, thumbnail_name
 from thumbnailer.outcomes import Outcome
 from thumbnailer.results import Publisher, failed_message, ready_message
-from thumbnailer.storage import NewObject, ObjectStore, WriteConflict
+from thumbnailer.storage import NewObject, ObjectStore, StoredObject, WriteConflict
 from thumbnailer.vision import ANALYSIS_SIDE, Annotation, Annotator, VisionRequest
 
 # Custom metadata on everything the function writes. Its presence also marks an
@@ -45,6 +47,8 @@ THUMBHASH_KEY = "thumbnail-thumbhash"
 COLOR_KEY = "thumbnail-color"
 # "blurred": MODERATION=blur made this thumbnail from a flagged upload.
 MODERATION_KEY = "thumbnail-moderation"
+# The fingerprint of the settings that made a thumbnail (fingerprints.py): backfill --regenerate.
+SETTINGS_KEY = "thumbnail-settings"
 
 
 @dataclass(frozen=True)
@@ -171,6 +175,8 @@ def process_upload(
             annotation = vision.ask(rendering.analysis)
         if vision and annotation is not None and known is None:
             vision.record(annotation)
+        if not any(t.outcome is Outcome.SUPERSEDED for t in written):
+            _remove_older_leftovers(event, settings, store, written)
     except errors.PermanentError as error:
         if results and error.outcome is Outcome.FAILED:
             results.publish(failed_message(event, error))
@@ -311,6 +317,7 @@ def _write_thumbnail(
             HEIGHT_KEY: str(thumbnail.height),
             THUMBHASH_KEY: thumbnail.thumbhash,
             COLOR_KEY: thumbnail.color,
+            SETTINGS_KEY: settings_fingerprint(settings.imaging, size),
             **({MODERATION_KEY: "blurred"} if is_blurred else {}),
         },
     )
@@ -333,14 +340,33 @@ def _content_disposition(kind: str, name: str) -> str | None:
 
 
 def _write_once(event: StorageObjectEvent, bucket: str, name: str, new: NewObject, store: ObjectStore) -> Outcome:
+    """Create-only, then decided by what is there: this generation's (a duplicate, unless
+    its settings fingerprint differs), a newer one's (superseded) or an older one's,
+    replaced exactly. A writer that gets in between is met once more, then retried."""
     try:
         store.write(bucket, name, new, if_generation_match=0)
         return Outcome.CREATED
     except WriteConflict:
         pass
-    existing = store.stat(bucket, name)
-    if existing is None:  # deleted since our attempt: the next delivery creates it
-        raise errors.StorageUnavailable(f"gs://{bucket}/{name} changed while writing")
+    for _ in range(2):
+        existing = store.stat(bucket, name)
+        if existing is None:  # deleted since our attempt: the next delivery creates it
+            break
+        decided = _decided_by(event, bucket, name, new, existing)
+        if decided is not None:
+            return decided
+        try:
+            store.write(bucket, name, new, if_generation_match=existing.generation)
+        except WriteConflict:
+            continue
+        return Outcome.REPLACED
+    raise errors.StorageUnavailable(f"gs://{bucket}/{name} changed while writing")
+
+
+def _decided_by(
+    event: StorageObjectEvent, bucket: str, name: str, new: NewObject, existing: StoredObject
+) -> Outcome | None:
+    """What an existing object under the name means for this write; None: replace it."""
     same_source = (
         existing.metadata.get(SOURCE_BUCKET_KEY) == event.bucket
         and existing.metadata.get(SOURCE_OBJECT_KEY) == event.name
@@ -350,16 +376,54 @@ def _write_once(event: StorageObjectEvent, bucket: str, name: str, new: NewObjec
         raise errors.OutputNameTaken(f"gs://{bucket}/{name} is already the thumbnail of {their_source} (OUTPUT_NAME)")
     their_generation = existing.metadata.get(SOURCE_GENERATION_KEY, "")
     if same_source and their_generation.isdigit():
-        if int(their_generation) == event.generation:
-            return Outcome.DUPLICATE
         if int(their_generation) > event.generation:
             return Outcome.SUPERSEDED
-    # An older generation's thumbnail (or an object we did not write): replace exactly it.
-    try:
-        store.write(bucket, name, new, if_generation_match=existing.generation)
-    except WriteConflict:
-        raise errors.StorageUnavailable(f"gs://{bucket}/{name} changed while writing") from None
-    return Outcome.REPLACED
+        stale_settings = existing.metadata.get(SETTINGS_KEY) != new.metadata.get(SETTINGS_KEY)
+        if int(their_generation) == event.generation and not stale_settings:
+            return Outcome.DUPLICATE
+    # An older generation's thumbnail, one made under other settings, or an object we did
+    # not write: replaced, exactly that object.
+    return None
+
+
+def remove_made_from(
+    store: ObjectStore, bucket: str, name: str, event: StorageObjectEvent, *, older_only: bool
+) -> bool:
+    """Delete ``name`` if it was made from ``event``'s upload: from exactly its generation,
+    or (``older_only``) from an older one. Never a newer generation's, never a stranger's;
+    the delete is conditioned on the object's own generation, so one that is replaced
+    meanwhile stays."""
+    existing = store.stat(bucket, name)
+    if existing is None:
+        return False
+    metadata = existing.metadata
+    if metadata.get(SOURCE_BUCKET_KEY) != event.bucket or metadata.get(SOURCE_OBJECT_KEY) != event.name:
+        return False
+    their_generation = metadata.get(SOURCE_GENERATION_KEY, "")
+    if not their_generation.isdigit():
+        return False
+    made_from = int(their_generation)
+    if made_from < event.generation if older_only else made_from == event.generation:
+        return store.delete(bucket, name, if_generation_match=existing.generation)
+    return False
+
+
+def _remove_older_leftovers(
+    event: StorageObjectEvent, settings: Settings, store: ObjectStore, written: tuple[WrittenThumbnail, ...]
+) -> None:
+    """An overwrite leaves what an older generation had under other names: its failure
+    record, and its thumbnails when the extension changed (a PNG replaced by a JPEG under
+    ``auto``). Only the names the settings can give are looked at (a stat each)."""
+    names = {t.name for t in written}
+    for size in settings.imaging.sizes:
+        for extension in possible_extensions(settings.imaging.format_for(size)):
+            name = thumbnail_name(event.name, size, extension, settings.output_prefix, settings.output_name)
+            if name not in names:
+                remove_made_from(store, settings.output_bucket, name, event, older_only=True)
+    if settings.failure_prefix:
+        with contextlib.suppress(errors.OutputNameTooLong):
+            failure = record_name(event.name, settings.failure_prefix)
+            remove_made_from(store, settings.output_bucket, failure, event, older_only=True)
 
 
 def record_failure(

@@ -37,7 +37,13 @@ def test_size_is_optional() -> None:
     assert parse_event(ATTRIBUTES, data).size is None
 
 
-@pytest.mark.parametrize("event_type", ["google.cloud.storage.object.v1.deleted", "com.example.other", None])
+def test_a_deleted_event_is_that_generation_gone() -> None:
+    event = parse_event({**ATTRIBUTES, "type": "google.cloud.storage.object.v1.deleted"}, EVENTARC_DATA)
+    assert event.deleted
+    assert not parse_event(ATTRIBUTES, EVENTARC_DATA).deleted
+
+
+@pytest.mark.parametrize("event_type", ["google.cloud.storage.object.v1.archived", "com.example.other", None])
 def test_other_event_types_are_ignored(event_type: str | None) -> None:
     with pytest.raises(errors.IgnoredEvent):
         parse_event({**ATTRIBUTES, "type": event_type}, EVENTARC_DATA)

@@ -15,12 +15,14 @@ from tests.memory_store import MemoryStore
 from thumbnailer import errors
 from thumbnailer.config import Settings
 from thumbnailer.events import StorageObjectEvent
+from thumbnailer.fingerprints import settings_fingerprint
 from thumbnailer.outcomes import Outcome
 from thumbnailer.pipeline import (
     FAILURE_REASON_KEY,
     SOURCE_BUCKET_KEY,
     SOURCE_GENERATION_KEY,
     SOURCE_OBJECT_KEY,
+    SETTINGS_KEY,
     give_up,
     process_upload,
 )
@@ -44,14 +46,19 @@ def uploaded(store: MemoryStore, data: bytes = JPEG, name: str = "cat.jpg") -> S
     return StorageObjectEvent("event-1", INPUT, name, generation, size=len(data))
 
 
-def ours(source: str, generation: int) -> dict[str, str]:
-    return {SOURCE_BUCKET_KEY: INPUT, SOURCE_OBJECT_KEY: source, SOURCE_GENERATION_KEY: str(generation)}
+def ours(source: str, generation: int, fingerprint: str | None = None) -> dict[str, str]:
+    """Metadata of a thumbnail the function made; by default under SETTINGS."""
+    made = {SOURCE_BUCKET_KEY: INPUT, SOURCE_OBJECT_KEY: source, SOURCE_GENERATION_KEY: str(generation)}
+    return {**made, SETTINGS_KEY: fingerprint or settings_fingerprint(SETTINGS.imaging, SETTINGS.imaging.sizes[0])}
 
 
 # What is under the thumbnail's name before the write -> the outcome, and whether it changes.
 EXISTING: dict[str, tuple[Callable[[int], dict[str, str] | None], Outcome | type[Exception], bool]] = {
     "nothing": (lambda generation: None, Outcome.CREATED, True),
     "this generation's thumbnail": (lambda generation: ours("cat.jpg", generation), Outcome.DUPLICATE, False),
+    "this generation's, under other settings": (
+        lambda generation: ours("cat.jpg", generation, fingerprint="0123456789abcdef"), Outcome.REPLACED, True
+    ),
     "an older generation's": (lambda generation: ours("cat.jpg", generation - 1), Outcome.REPLACED, True),
     "a newer generation's": (lambda generation: ours("cat.jpg", generation + 1), Outcome.SUPERSEDED, False),
     "another upload's thumbnail": (lambda generation: ours("dog.jpg", 5), errors.OutputNameTaken, False),
@@ -89,17 +96,28 @@ def test_an_object_deleted_between_the_conflict_and_the_look_is_retried() -> Non
         process_upload(event, SETTINGS, store)
 
 
-def test_an_object_replaced_between_the_look_and_the_replacement_is_retried() -> None:
+def test_an_object_replaced_between_the_look_and_the_replacement_is_looked_at_again() -> None:
     store = MemoryStore()
     event = uploaded(store)
     store.put(OUTPUT, THUMBNAIL, b"old", ours("cat.jpg", event.generation - 1))
     # The first write (create-only) conflicts; before the second, conditional one, a
-    # concurrent delivery of a newer generation puts its thumbnail there.
+    # concurrent delivery of a newer generation puts its thumbnail there: it wins.
     store.before("write", lambda: None)
     store.before("write", lambda: store.put(OUTPUT, THUMBNAIL, b"newer", ours("cat.jpg", event.generation + 1)))
+    assert process_upload(event, SETTINGS, store).outcome is Outcome.SUPERSEDED
+    assert store.objects[OUTPUT, THUMBNAIL].data == b"newer"  # never overwritten
+
+
+def test_a_name_that_keeps_changing_while_writing_is_retried() -> None:
+    store = MemoryStore()
+    event = uploaded(store)
+    store.put(OUTPUT, THUMBNAIL, b"old", ours("cat.jpg", event.generation - 1))
+    store.before("write", lambda: None)
+    for _ in range(2):  # another writer of an older generation, before each conditional write
+        store.before("write", lambda: store.put(OUTPUT, THUMBNAIL, b"other", ours("cat.jpg", event.generation - 1)))
     with pytest.raises(errors.StorageUnavailable, match="changed while writing"):
         process_upload(event, SETTINGS, store)
-    assert store.objects[OUTPUT, THUMBNAIL].data == b"newer"  # never overwritten
+    assert store.objects[OUTPUT, THUMBNAIL].data == b"other"
 
 
 def test_a_bad_file_is_recorded_and_published_once() -> None:
@@ -128,8 +146,16 @@ def test_ready_is_published_after_the_writes_and_the_source_deleted_last() -> No
     report = process_upload(event, SETTINGS._replace(delete_source=True), store, publisher)
     assert (report.outcome, report.source_deleted) == (Outcome.CREATED, True)
     assert [m["event"] for m in publisher.messages] == ["thumbnails.ready"]
-    operations = [operation for operation, _, _ in store.calls]
-    assert operations == ["read", "write", "delete"]
+    operations = [(operation, name) for operation, _, name in store.calls]
+    # The two stats: an older generation's leftovers (a WebP thumbnail under auto, a
+    # failure record), looked for before the source is deleted.
+    assert operations == [
+        ("read", "cat.jpg"),
+        ("write", THUMBNAIL),
+        ("stat", "cat.jpg_200x200.webp"),
+        ("stat", "failed/cat.jpg.json"),
+        ("delete", "cat.jpg"),
+    ]
     assert store.names(INPUT) == []
 
 
