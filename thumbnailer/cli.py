@@ -16,7 +16,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import NamedTuple, TextIO
+from typing import TYPE_CHECKING, NamedTuple, TextIO
 
 from thumbnailer import config, errors, parsers
 from thumbnailer.config import ImagingSettings
@@ -24,6 +24,9 @@ from thumbnailer.declaring import ConfigError, markdown_table
 from thumbnailer.domain import FitMode, OutputFormat
 from thumbnailer.imaging import check_input_size, render_thumbnails
 from thumbnailer.naming import thumbnail_name
+
+if TYPE_CHECKING:
+    from thumbnailer.backfill import BackfillPlan
 
 
 class ExitStatus(enum.IntEnum):
@@ -65,7 +68,25 @@ def _backfill_arguments(backfill: argparse.ArgumentParser) -> None:
         "--workers", type=int, choices=range(1, 65), default=4, metavar="1-64", help="objects in flight (4)"
     )
     backfill.add_argument("--retry-failed", action="store_true", help="also retry uploads with a failure record")
-    backfill.add_argument("--dry-run", action="store_true", help="list and count, read and write nothing")
+    backfill.add_argument(
+        "--regenerate",
+        action="store_true",
+        help="also redo thumbnails made under other settings (their thumbnail-settings fingerprint differs)",
+    )
+    backfill.add_argument(
+        "--prune",
+        action="store_true",
+        help="delete the thumbnails of sizes and formats no longer configured (once their replacements are there)",
+    )
+    backfill.add_argument(
+        "--max-uploads", type=_positive(int), metavar="N", help="stop after N uploads to do (per task)"
+    )
+    backfill.add_argument(
+        "--max-rate", type=_positive(float), metavar="R", help="start at most R uploads a second (per task)"
+    )
+    backfill.add_argument(
+        "--dry-run", action="store_true", help="list and count, and say what it would cost; read and write nothing"
+    )
     backfill.add_argument(
         "--delete-source",
         action="store_true",
@@ -133,39 +154,83 @@ def _bucket_argument(value: str) -> str:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def _positive(kind: Callable[[str], float]) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not value > 0 or value == float("inf"):
+            raise argparse.ArgumentTypeError(f"{text!r} is not above 0")
+        return value
+
+    return parse
+
+
 def _backfill(args: argparse.Namespace, environ: Mapping[str, str], out: TextIO, err: TextIO) -> int:
     # Cloud Storage and its client (gRPC, requests: 200 ms) only for the command that uses them.
-    from thumbnailer.backfill import BackfillSummary, plan_backfill, run_backfill
+    from thumbnailer.backfill import BackfillOptions, BackfillPlan, Share, run_backfill
     from thumbnailer.outcomes import Outcome
     from thumbnailer.storage import CloudStorage
 
     try:
         settings = config.Settings.from_environ(environ)._replace(delete_source=args.delete_source)
+        share = Share.from_environ(environ)
     except ConfigError as error:
         err.write(f"error: {error}\n")
         return ExitStatus.USAGE
     store = CloudStorage(retry_seconds=settings.storage_retry_seconds, timeout_seconds=settings.storage_timeout_seconds)
+    options = BackfillOptions(
+        prefix=args.prefix,
+        retry_failed=args.retry_failed,
+        regenerate=args.regenerate,
+        prune=args.prune,
+        share=share,
+        max_uploads=args.max_uploads,
+    )
+    plan = BackfillPlan(store, settings, args.bucket, options)
+    if args.dry_run:
+        return _dry_run(plan, out, err)
+    from tqdm import tqdm  # only the backfill draws a progress bar
+
+    # disable=None: a bar on a terminal, nothing in a log file (a Cloud Run task's).
+    with tqdm(unit="upload", file=err, disable=None, dynamic_ncols=True) as bar:
+        summary = run_backfill(plan, workers=args.workers, max_rate=args.max_rate, on_progress=bar.update)
+    out.write("".join(f"{line}\n" for line in summary.lines()))
+    if summary.interrupted:
+        return ExitStatus.INTERRUPTED
+    if summary.aborted or summary.outcomes[Outcome.FAILED] or summary.outcomes[Outcome.RETRY]:
+        return ExitStatus.FAILED
+    return ExitStatus.OK
+
+
+def _dry_run(plan: "BackfillPlan", out: TextIO, err: TextIO) -> int:
+    from thumbnailer import estimates
+    from thumbnailer.backfill import BackfillSummary, moderating_annotator
+
     try:
-        plan = plan_backfill(store, settings, args.bucket, args.prefix, retry_failed=args.retry_failed)
+        for _ in plan:
+            pass
     except errors.ThumbnailerError as error:
         err.write(f"error: cannot list the buckets: {error}\n")
         return ExitStatus.FAILED
     except KeyboardInterrupt:
         err.write("interrupted while listing; nothing was written\n")
         return ExitStatus.INTERRUPTED
-    if args.dry_run:
-        out.write(BackfillSummary(plan).lines()[0] + " (dry run: nothing read or written)\n")
-        return ExitStatus.OK
-    from tqdm import tqdm  # only the backfill draws a progress bar
-
-    # disable=None: a bar on a terminal, nothing in a log file.
-    with tqdm(total=len(plan.todo), unit="object", file=err, disable=None, dynamic_ncols=True) as bar:
-        summary = run_backfill(plan, settings, store, args.bucket, workers=args.workers, on_progress=bar.update)
-    out.write("".join(f"{line}\n" for line in summary.lines()))
-    if summary.interrupted:
-        return ExitStatus.INTERRUPTED
-    if summary.aborted or summary.outcomes[Outcome.FAILED] or summary.outcomes[Outcome.RETRY]:
-        return ExitStatus.FAILED
+    counts = plan.counts
+    vision = moderating_annotator(plan.settings) is not None
+    requests = estimates.backfill_requests(
+        counts.to_do, counts.listed, counts.outputs_listed, counts.to_prune, plan.settings, vision=vision
+    )
+    out.write(BackfillSummary(plan).plan_line() + " (dry run: nothing read or written)\n")
+    out.write(requests.line() + "\n")
+    tables = estimates.load_tables()
+    if tables is None:
+        out.write("no price table here (bench/prices.json): requests only\n")
+    else:
+        prices, inputs = tables
+        bill = estimates.job_bill(requests, estimates.cpu_seconds(dict(counts.to_do_types), inputs), prices)
+        out.write(estimates.cost_line(bill, prices) + "\n")
     return ExitStatus.OK
 
 

@@ -82,22 +82,35 @@ def thumbnail_name(
     source_name: str, size: Size, extension: str, prefix: str = "", template: str = DEFAULT_TEMPLATE
 ) -> str:
     """``OUTPUT_PREFIX`` + the ``OUTPUT_NAME`` template filled in for this source and size."""
+    filled = template.format(**_source_fields(source_name), width=size.width, height=size.height, format=extension)
+    return _checked(f"{prefix}{filled}")
+
+
+def _source_fields(source_name: str) -> dict[str, str]:
     # {dir} is everything up to the last "/", that "/" included, even when nothing comes
     # before it: "/cat.jpg" and "cat.jpg" are two objects and must not share a thumbnail.
     folder, slash, name = source_name.rpartition("/")
     stem, dot, ext = name.rpartition(".")
     if not dot or not stem:  # "README" or ".profile": no extension to split off
         stem, ext = name, ""
-    filled = template.format(
-        dir=folder + slash,
-        name=name,
-        stem=stem,
-        ext=ext,
-        width=size.width,
-        height=size.height,
-        format=extension,
-    )
-    return _checked(f"{prefix}{filled}")
+    return {"dir": folder + slash, "name": name, "stem": stem, "ext": ext}
+
+
+def name_horizon(source_name: str, prefix: str = "", template: str = DEFAULT_TEMPLATE) -> str:
+    """What every thumbnail name of ``source_name`` starts with, whatever its size and
+    format: the template filled in up to its first size or format placeholder. Listing
+    order puts all of them among the names that start with it (backfill's side-by-side
+    walk); a template that begins with {width} has only the prefix in common."""
+    fields = _source_fields(source_name)
+    parts = [prefix]
+    for literal, field, _, _ in string.Formatter().parse(template):
+        parts.append(literal)
+        if field is None:
+            continue
+        if field not in fields:
+            break
+        parts.append(fields[field])
+    return "".join(parts)
 
 
 def record_name(source_name: str, prefix: str) -> str:

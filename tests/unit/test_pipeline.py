@@ -19,10 +19,10 @@ from thumbnailer.fingerprints import settings_fingerprint
 from thumbnailer.outcomes import Outcome
 from thumbnailer.pipeline import (
     FAILURE_REASON_KEY,
+    SETTINGS_KEY,
     SOURCE_BUCKET_KEY,
     SOURCE_GENERATION_KEY,
     SOURCE_OBJECT_KEY,
-    SETTINGS_KEY,
     give_up,
     process_upload,
 )
@@ -57,7 +57,9 @@ EXISTING: dict[str, tuple[Callable[[int], dict[str, str] | None], Outcome | type
     "nothing": (lambda generation: None, Outcome.CREATED, True),
     "this generation's thumbnail": (lambda generation: ours("cat.jpg", generation), Outcome.DUPLICATE, False),
     "this generation's, under other settings": (
-        lambda generation: ours("cat.jpg", generation, fingerprint="0123456789abcdef"), Outcome.REPLACED, True
+        lambda generation: ours("cat.jpg", generation, fingerprint="0123456789abcdef"),
+        Outcome.REPLACED,
+        True,
     ),
     "an older generation's": (lambda generation: ours("cat.jpg", generation - 1), Outcome.REPLACED, True),
     "a newer generation's": (lambda generation: ours("cat.jpg", generation + 1), Outcome.SUPERSEDED, False),
