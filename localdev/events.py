@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from thumbnailer.events import FINALIZED
+from thumbnailer.events import DELETED, FINALIZED
 
-__all__ = ["FINALIZED", "binary_event", "event_attributes", "storage_object_data", "structured_event"]
+__all__ = ["DELETED", "FINALIZED", "binary_event", "event_attributes", "storage_object_data", "structured_event"]
 
 # Fields of google.events.cloud.storage.v1.StorageObjectData, in JSON names.
 STORAGE_OBJECT_FIELDS = frozenset(

@@ -45,6 +45,8 @@ class RequestKind(enum.StrEnum):
 
 
 NO_FAULTS: Mapping[Fault, float] = MappingProxyType({})
+#: An HTTP answer: status, headers, body.
+Answer = tuple[int, Mapping[str, str], bytes]
 
 # Headers that belong to one connection, not to the message (RFC 9110, 7.6.1).
 _HOP_BY_HOP = frozenset(
@@ -115,6 +117,30 @@ class FaultProxy:
     def arrived(self, method: str, path: str, body: bytes) -> None:
         """Called for each request before anything else happens to it (a subclass may hold it)."""
 
+    def answer(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> Answer | None:
+        """A subclass's own answer to a request, instead of the target's; None: forward it."""
+        return None
+
+    def answered(self, method: str, path: str, headers: Mapping[str, str], body: bytes, status: int) -> None:
+        """Called with the target's status once a request was forwarded and answered."""
+
+    def forward(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> Answer:
+        """Send a request to the target as it is; its status, headers and body."""
+        connection = http.client.HTTPConnection(*self.target, timeout=120)
+        try:
+            connection.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+            for name, value in headers.items():
+                if name.lower() not in _HOP_BY_HOP:
+                    connection.putheader(name, value)
+            connection.putheader("Content-Length", str(len(body)))
+            connection.endheaders(body)
+            response = connection.getresponse()
+            answer = response.read()
+            kept = {k: v for k, v in response.getheaders() if k.lower() not in _HOP_BY_HOP}
+            return response.status, kept, answer
+        finally:
+            connection.close()
+
     def _decide(self, kind: RequestKind) -> Fault | None:
         with self._lock:
             draw = self._random.random()
@@ -148,6 +174,10 @@ class FaultProxy:
             def _proxy(self) -> None:
                 body = self._read_body()
                 proxy.arrived(self.command, self.path, body)
+                own = proxy.answer(self.command, self.path, dict(self.headers.items()), body)
+                if own is not None:
+                    self._answer(*own)
+                    return
                 fault = proxy._decide(request_kind(self.command, self.path))
                 if fault in (Fault.UNAVAILABLE, Fault.RATE_LIMITED):
                     self._answer(int(fault), {"Content-Type": "application/json"}, _error_body(int(fault)))
@@ -155,7 +185,8 @@ class FaultProxy:
                 if fault is Fault.RESET:
                     self.close_connection = True
                     return
-                status, headers, answer = self._forward(body)
+                status, headers, answer = proxy.forward(self.command, self.path, dict(self.headers.items()), body)
+                proxy.answered(self.command, self.path, dict(self.headers.items()), body, status)
                 if fault is Fault.LOST_ANSWER:
                     self.close_connection = True
                     return
@@ -173,22 +204,6 @@ class FaultProxy:
                         pass  # trailers
                     return b"".join(chunks)
                 return self.rfile.read(int(self.headers.get("Content-Length") or 0))
-
-            def _forward(self, body: bytes) -> tuple[int, dict[str, str], bytes]:
-                connection = http.client.HTTPConnection(*proxy.target, timeout=120)
-                try:
-                    connection.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
-                    for name, value in self.headers.items():
-                        if name.lower() not in _HOP_BY_HOP:
-                            connection.putheader(name, value)
-                    connection.putheader("Content-Length", str(len(body)))
-                    connection.endheaders(body)
-                    response = connection.getresponse()
-                    answer = response.read()
-                    headers = {k: v for k, v in response.getheaders() if k.lower() not in _HOP_BY_HOP}
-                    return response.status, headers, answer
-                finally:
-                    connection.close()
 
             def _answer(self, status: int, headers: Mapping[str, str], body: bytes, *, cut: bool = False) -> None:
                 self.send_response(status)

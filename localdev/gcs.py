@@ -35,12 +35,13 @@ class Tls:
 
 @dataclass(frozen=True)
 class Notifications:
-    """Publish object-finalized notifications of ``bucket`` to a Pub/Sub (emulator) topic."""
+    """Publish ``events`` notifications of ``bucket`` to a Pub/Sub (emulator) topic."""
 
     pubsub_host: str  # host:port of the Pub/Sub emulator
     project: str
     topic: str
     bucket: str
+    events: tuple[str, ...] = ("finalize",)  # and "delete": fake-gcs-server's names
 
 
 class FakeGcsServer:
@@ -106,7 +107,7 @@ class FakeGcsServer:
                 "-event.bucket",
                 self.notifications.bucket,
                 "-event.list",
-                "finalize",
+                ",".join(self.notifications.events),
             ]
         return [
             str(_get_binary_path()), *listen, *events,

@@ -32,9 +32,10 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
 from localdev.eventarc import Deliverer, LocalEventarc, RetryPolicy, Trigger
-from localdev.faults import Fault, FaultProxy
+from localdev.faults import NO_FAULTS, Fault, FaultProxy
 from localdev.function import FunctionProcess, OutcomeEcho
 from localdev.gcs import FakeGcsServer, Notifications, Tls
+from localdev.gcs_rules import CloudStorageRules
 from localdev.pubsub import PubSubEmulator, check_prerequisites, ensure_subscription, subscriber_client
 from localdev.samples import sample_files
 from localdev.settings import LocalSettings
@@ -148,6 +149,10 @@ class Stack:
         self.pubsub = PubSubEmulator(
             paths.root / "pubsub", paths.logs / "pubsub-emulator.log", paths.gcloud_config, ports["PUBSUB_PORT"]
         )
+        # Deletes (and overwrites) reach the function only when it is to act on them, as deploy.sh
+        # adds the second trigger only then.
+        deleting = self.environ.get("DELETE_THUMBNAILS_WITH_SOURCE", "").strip().lower() in ("true", "1", "yes", "on")
+        events = ("finalize", "delete") if deleting else ("finalize",)
         self.gcs = FakeGcsServer(
             paths.root / "storage",
             paths.logs / "fake-gcs-server.log",
@@ -158,14 +163,14 @@ class Stack:
             # as the run (README, Quick start).
             backend="memory",
             notifications=Notifications(
-                self.pubsub.host, settings.project, settings.topic, bucket=settings.input_bucket
+                self.pubsub.host, settings.project, settings.topic, bucket=settings.input_bucket, events=events
             ),
         )
-        function_storage_url = self.gcs.url
-        if self.storage_faults is not None:
-            self.storage_proxy = FaultProxy(self.gcs.url, self.storage_faults).start()
-            self._stoppers.append(self.storage_proxy.stop)
-            function_storage_url = self.storage_proxy.url
+        # The function meets Cloud Storage's rules where the emulator lacks them (conditional
+        # deletes, listing pages), and the soak's faults if asked for.
+        self.storage_proxy = CloudStorageRules(self.gcs.url, rates=self.storage_faults or NO_FAULTS).start()
+        self._stoppers.append(self.storage_proxy.stop)
+        function_storage_url = self.storage_proxy.url
         # Vision on by default here, answered by the local stand-in.
         self.vision = VisionStandIn(storage_url=self.gcs.url, port=ports["VISION_PORT"]).start()
         self._stoppers.append(self.vision.stop)
