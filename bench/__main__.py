@@ -24,6 +24,7 @@ from PIL import Image
 from bench import corpus, measure, processes, quality
 from bench.additions import measure_additions
 from bench.candidates import CONVERSIONS, SIDE, floor, libvips_threads, project
+from bench.listing import measure_listing
 from bench.report import MemoryRow, QualityRow, Results, SpeedRow, Throughput, render
 
 logger = logging.getLogger("bench")
@@ -195,10 +196,12 @@ def run(arguments: argparse.Namespace) -> Results:
             batches.append(
                 processes.batch(group.name, group.files, Path(folder), runs, environ, naive=group.name == "JPEG")
             )
+        logger.info("backfill: a dry run over 10,000 and 100,000 listed objects")
+        listing = [] if quick else measure_listing()
     bare_mib = bare_kib / 1024
     return Results(
         header(arguments.runs, quick), speed, memory, bare_mib, threads, qualities, cold, items.unsupported,
-        notes(bare_mib, small), cli_start, batches, additions,
+        notes(bare_mib, small), cli_start, batches, additions, listing,
     )  # fmt: skip
 
 

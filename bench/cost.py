@@ -9,9 +9,10 @@ a test keeps it in step.
 The model, per upload: Cloud Run's request-based billing charges vCPU-seconds and
 GiB-seconds of instance time while requests are in flight, each request rounded up to
 100 ms; with concurrency above 1 the requests share the instance, but never below the CPU
-work itself. One read (Class B) and one write per thumbnail (Class A) in Cloud Storage;
-the storage notification through Pub/Sub to Eventarc (free) counted as Pub/Sub bytes;
-Vision when it is on.
+work itself. One read and the lookups of an older generation's leftovers (Class B) and
+one write per thumbnail (Class A) in Cloud Storage; the storage notification through
+Pub/Sub to Eventarc (free) counted as Pub/Sub bytes; Vision when it is on. ``fleet``:
+the backfill job over ten million uploads (docs/backfill.md).
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from thumbnailer.config import Settings
+from thumbnailer.estimates import Requests, backfill_requests, job_bill, leftover_lookups
+
 HERE = Path(__file__).resolve().parent
 PRICES = HERE / "prices.json"
 INPUTS = HERE / "cost-inputs.json"
@@ -35,6 +39,14 @@ INPUTS = HERE / "cost-inputs.json"
 IO_SECONDS = 0.04
 #: The storage notification's JSON (the object resource), published once and delivered once.
 NOTIFICATION_BYTES = 1500
+#: Metadata gets per upload at the defaults: an older generation's WebP and failure record.
+LOOKUPS = leftover_lookups(Settings(output_bucket="bucket"))
+#: Cloud Storage's round trip for one listing page, added to the client's own time per page
+#: (measured): an assumption, stated in the table.
+PAGE_ROUND_TRIP_SECONDS = 0.1
+#: The backfill job's tasks in the fleet table, and its uploads.
+FLEET_TASKS = (10, 100, 1000)
+FLEET_UPLOADS = 10_000_000
 #: Gen2 memory → vCPUs when --cpu is not given (Cloud Run functions' defaults).
 DEFAULT_CPU = {0.25: 0.167, 0.5: 0.333, 1.0: 0.583, 2.0: 1.0}
 
@@ -67,7 +79,7 @@ def bill(cpu_seconds: float, sizing: Sizing, prices: dict[str, Any], *, thumbnai
         "gib_second": seconds * sizing.memory_gib * uploads,
         "request": uploads,
         "storage_class_a": thumbnails * uploads + (uploads if vision else 0),
-        "storage_class_b": uploads + (uploads if vision else 0),
+        "storage_class_b": uploads * (1 + LOOKUPS) + (uploads if vision else 0),
         "pubsub_byte": 2 * max(NOTIFICATION_BYTES, 1000) * uploads,
         "vision_image": uploads if vision else 0,
     }
@@ -109,6 +121,48 @@ def table(inputs: dict[str, Any], prices: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def fleet_table(inputs: dict[str, Any], prices: dict[str, Any]) -> str:
+    """docs/backfill.md: ten million 12 MP JPEGs through the backfill job, by task count.
+
+    Every task walks both whole listings (a hash share needs every name), on the same vCPU
+    as its thumbnails: the listing's time and its Class A pages grow with the tasks."""
+    cpu = inputs["cpu_seconds"]["JPEG 12 MP"]
+    page_seconds = inputs["listing_seconds_per_page"] + PAGE_ROUND_TRIP_SECONDS
+    settings = Settings(output_bucket="bucket")
+    lines = [
+        f"{FLEET_UPLOADS:,} uploads of 12 MP JPEGs, none done yet; 1 vCPU and 1 GiB per task, 4 workers; "
+        f"{cpu * 1000:.1f} ms of CPU per upload and {inputs['listing_seconds_per_page'] * 1000:.0f} ms of the "
+        f"client's time per listing page, measured by `make cost` ({inputs['machine']}, {inputs['date']}), "
+        f"plus {PAGE_ROUND_TRIP_SECONDS * 1000:.0f} ms per page for Cloud Storage's round trip (assumed); prices "
+        f"checked {prices['checked']}.",
+        "",
+        "| Tasks | Listing per task | Thumbnails per task | Wall time | Compute $ | Storage $ | Total $ |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    pages = 2 * math.ceil(FLEET_UPLOADS / 1000)  # the input listing and the output listing
+    for tasks in FLEET_TASKS:
+        share = FLEET_UPLOADS / tasks
+        listing = pages * page_seconds
+        thumbnails = share * cpu
+        wall = listing + thumbnails
+        one = backfill_requests(round(share), FLEET_UPLOADS, 0, 0, settings, vision=False)
+        every = Requests(
+            one.reads * tasks, one.lookups * tasks, one.writes * tasks, pages * tasks, 0, 0
+        )  # fmt: skip
+        cost = job_bill(every, wall * tasks, prices)
+        lines.append(
+            f"| {tasks:,} | {_duration(listing)} | {_duration(thumbnails)} | {_duration(wall)} "
+            f"| {cost['compute']:,.2f} | {cost['storage']:,.2f} | {sum(cost.values()):,.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 60:.0f} min"
+
+
 def free_volume(cpu_seconds: float, sizing: Sizing, prices: dict[str, Any]) -> int:
     """The most uploads a month that the free tier covers entirely (binary search)."""
     low, high = 0, 10_000_000
@@ -141,10 +195,14 @@ def measure(runs: int = 7) -> dict[str, Any]:
                 project(item.data)
                 samples.append(time.process_time() - started)
             figures[item.name] = round(statistics.median(samples), 4)
+    from bench.listing import dry_run
+
+    largest = dry_run(100_000, 0)  # the client's time per page: the dry run's wall time over its pages
     return {
         "date": time.strftime("%Y-%m-%d"),
         "machine": f"{platform.machine()}, {platform.python_version()}",
         "cpu_seconds": figures,
+        "listing_seconds_per_page": round(largest.seconds / largest.pages, 4),
     }
 
 
@@ -156,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     if arguments.command == "measure":
         INPUTS.write_text(json.dumps(measure(), indent=2) + "\n")
     inputs = json.loads(INPUTS.read_text())
-    sys.stdout.write(table(inputs, prices) + "\n")
+    sys.stdout.write(table(inputs, prices) + "\n\n" + fleet_table(inputs, prices) + "\n")
     jpeg = inputs["cpu_seconds"]["JPEG 12 MP"]
     for sizing in (DEFAULTS, SMALL):
         sys.stdout.write(

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from bench.additions import Additions, additions_table
 from bench.corpus import Unsupported
+from bench.listing import DryRun, listing_table
 from bench.measure import ColdStart, Timings
 from bench.processes import Batch, CliStart
 from bench.targets import (
@@ -76,6 +77,7 @@ class Results:
     cli_start: CliStart | None = None
     batches: list[Batch] = field(default_factory=list)
     additions: Additions | None = None
+    listing: list[DryRun] = field(default_factory=list)
 
 
 def ratio(numerator: float | None, denominator: float | None) -> float | None:
@@ -261,6 +263,9 @@ def render(results: Results) -> str:
     if results.additions:
         lines += ["", "## 7. What the additions cost: placeholders, the Vision copy, attention crops", ""]
         lines += additions_table(results.additions)
+    if results.listing:
+        lines += ["", "## 8. Backfill: peak memory of a dry run over a listing (docs/backfill.md)", ""]
+        lines += listing_table(results.listing)
     lines += ["", *errors_section(results)]
     if results.notes:
         lines += ["## Notes", "", *(f"- {note}" for note in results.notes)]

@@ -8,7 +8,9 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-OUTCOMES = ("created", "replaced", "duplicate", "superseded", "skipped", "failed", "retry")
+from thumbnailer.outcomes import Outcome
+
+OUTCOMES = tuple(outcome.value for outcome in Outcome)
 
 
 def summarize(

@@ -48,14 +48,21 @@ class Requests:
         )
 
 
+def leftover_lookups(settings: Settings) -> int:
+    """Metadata gets per processed upload for what an older generation may have left: its
+    thumbnails under the other extensions the format allows, and its failure record."""
+    imaging = settings.imaging
+    other_extensions = sum(len(possible_extensions(imaging.format_for(size))) - 1 for size in imaging.sizes)
+    return other_extensions + (1 if settings.failure_prefix else 0)
+
+
 def backfill_requests(
     to_do: int, listed: int, outputs_listed: int, to_prune: int, settings: Settings, *, vision: bool
 ) -> Requests:
     """The Cloud Storage and Vision requests of processing ``to_do`` uploads (each made
     once; a retried one costs again)."""
     sizes = settings.imaging.sizes
-    lookups = sum(len(possible_extensions(settings.imaging.format_for(size))) - 1 for size in sizes)
-    lookups += 1 if settings.failure_prefix else 0
+    lookups = leftover_lookups(settings)
     listings = math.ceil(listed / LISTING_PAGE) + math.ceil(outputs_listed / LISTING_PAGE)
     return Requests(
         reads=to_do,

@@ -107,3 +107,12 @@ def test_speed_metrics_from_medians() -> None:
     failed = speed_metrics(Timings({"project": 20.0, "naive": 200.0}, {"libvips": "Error: boom"}))
     assert failed[PROJECT_OVER_FLOOR] is None
     assert failed[PROJECT_OVER_LIBVIPS] is None
+
+
+def test_the_listing_source_pages_like_cloud_storage_for_the_real_command() -> None:
+    from bench.listing import dry_run, listing_table
+
+    run = dry_run(2_500, 0)
+    assert run.summary.startswith("listed 2500 objects: 1250 already had thumbnails")
+    assert run.pages == 3 + 2 + 1  # 2,500 uploads, 1,250 thumbnails (1,000 a page), no failure records
+    assert "2,500" in "\n".join(listing_table([run, run]))
