@@ -212,13 +212,14 @@ def _where(event: CloudEventRequest) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Trigger:
-    """An Eventarc trigger's event filters: the event type and the bucket."""
+    """An Eventarc trigger's event filters: the bucket and the event types (several: the
+    triggers of one function, as deploy.sh makes a second one for deletions)."""
 
     bucket: str
-    event_type: str = FINALIZED
+    event_types: frozenset[str] = frozenset({FINALIZED})
 
     def matches(self, event: CloudEventRequest) -> bool:
-        return event.attributes["type"] == self.event_type and event.attributes["bucket"] == self.bucket
+        return event.attributes["type"] in self.event_types and event.attributes["bucket"] == self.bucket
 
 
 class LocalEventarc:

@@ -32,6 +32,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
 from localdev.eventarc import Deliverer, LocalEventarc, RetryPolicy, Trigger
+from localdev.events import DELETED, FINALIZED
 from localdev.faults import NO_FAULTS, Fault, FaultProxy
 from localdev.function import FunctionProcess, OutcomeEcho
 from localdev.gcs import FakeGcsServer, Notifications, Tls
@@ -115,6 +116,11 @@ class Stack:
         self.settings = settings
         self.environ = dict(environ)
         self.function_environ = dict(function_environ or {})
+        # Deletes (and overwrites) reach the function only when it is to act on them, as deploy.sh
+        # adds the second trigger only then.
+        asked = {**self.environ, **self.function_environ}.get("DELETE_THUMBNAILS_WITH_SOURCE", "")
+        deleting = asked.strip().lower() in ("true", "1", "yes", "on")
+        self.event_types = frozenset({FINALIZED, DELETED} if deleting else {FINALIZED})
         self.storage_faults = storage_faults
         self.storage_proxy: FaultProxy | None = None
         self.paths = Paths(settings.state_dir)
@@ -149,10 +155,7 @@ class Stack:
         self.pubsub = PubSubEmulator(
             paths.root / "pubsub", paths.logs / "pubsub-emulator.log", paths.gcloud_config, ports["PUBSUB_PORT"]
         )
-        # Deletes (and overwrites) reach the function only when it is to act on them, as deploy.sh
-        # adds the second trigger only then.
-        deleting = self.environ.get("DELETE_THUMBNAILS_WITH_SOURCE", "").strip().lower() in ("true", "1", "yes", "on")
-        events = ("finalize", "delete") if deleting else ("finalize",)
+        events = ("finalize", "delete") if DELETED in self.event_types else ("finalize",)
         self.gcs = FakeGcsServer(
             paths.root / "storage",
             paths.logs / "fake-gcs-server.log",
@@ -234,7 +237,7 @@ class Stack:
         eventarc = LocalEventarc(
             subscriber_client(self.pubsub.host),
             subscription_path,
-            Trigger(bucket=self.settings.input_bucket),
+            Trigger(bucket=self.settings.input_bucket, event_types=self.event_types),
             deliverer or self.deliverer(),
             lookup=self._full_resource,
             max_in_flight=max_in_flight,

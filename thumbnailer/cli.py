@@ -169,7 +169,7 @@ def _positive(kind: Callable[[str], float]) -> Callable[[str], float]:
 
 def _backfill(args: argparse.Namespace, environ: Mapping[str, str], out: TextIO, err: TextIO) -> int:
     # Cloud Storage and its client (gRPC, requests: 200 ms) only for the command that uses them.
-    from thumbnailer.backfill import BackfillOptions, BackfillPlan, Share, run_backfill
+    from thumbnailer.backfill import TASK_COUNT, BackfillOptions, BackfillPlan, Share, run_backfill
     from thumbnailer.outcomes import Outcome
     from thumbnailer.storage import CloudStorage
 
@@ -199,7 +199,10 @@ def _backfill(args: argparse.Namespace, environ: Mapping[str, str], out: TextIO,
     out.write("".join(f"{line}\n" for line in summary.lines()))
     if summary.interrupted:
         return ExitStatus.INTERRUPTED
-    if summary.aborted or summary.outcomes[Outcome.FAILED] or summary.outcomes[Outcome.RETRY]:
+    # A Cloud Run task that exits non-zero is run again: worth it for transient errors, not
+    # for bad files, whose failures are on record and which a rerun would skip anyway.
+    bad_files_fail = TASK_COUNT not in environ
+    if summary.aborted or summary.outcomes[Outcome.RETRY] or (bad_files_fail and summary.outcomes[Outcome.FAILED]):
         return ExitStatus.FAILED
     return ExitStatus.OK
 

@@ -63,7 +63,9 @@ def backfill_requests(
     once; a retried one costs again)."""
     sizes = settings.imaging.sizes
     lookups = leftover_lookups(settings)
-    listings = math.ceil(listed / LISTING_PAGE) + math.ceil(outputs_listed / LISTING_PAGE)
+    # Each listing is at least one request, empty or not: the input's, the thumbnails', the failure records'.
+    listings = max(1, math.ceil(listed / LISTING_PAGE)) + max(1, math.ceil(outputs_listed / LISTING_PAGE))
+    listings += 1 if settings.failure_prefix else 0
     return Requests(
         reads=to_do,
         lookups=to_do * lookups + (to_do if vision else 0),
@@ -105,8 +107,14 @@ def job_bill(
 
 
 def cost_line(bill: dict[str, float], prices: dict[str, Any]) -> str:
-    parts = ", ".join(f"{item} ${dollars:,.2f}" for item, dollars in bill.items())
+    total = sum(bill.values())
+    places = 2 if total >= 1 else 4  # a trial run's cents still say something
+
+    def dollars(amount: float) -> str:
+        return f"${amount:,.{places}f}"
+
+    parts = ", ".join(f"{item} {dollars(amount)}" for item, amount in bill.items())
     return (
-        f"would cost about ${sum(bill.values()):,.2f} ({parts}; list prices checked {prices['checked']}, "
+        f"would cost about {dollars(total)} ({parts}; list prices checked {prices['checked']}, "
         "each upload costed as a 12 MP image of its type, 1 vCPU and 1 GiB per task)"
     )

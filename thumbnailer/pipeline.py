@@ -342,24 +342,24 @@ def _content_disposition(kind: str, name: str) -> str | None:
 def _write_once(event: StorageObjectEvent, bucket: str, name: str, new: NewObject, store: ObjectStore) -> Outcome:
     """Create-only, then decided by what is there: this generation's (a duplicate, unless
     its settings fingerprint differs), a newer one's (superseded) or an older one's,
-    replaced exactly. A writer that gets in between is met once more, then retried."""
-    try:
-        store.write(bucket, name, new, if_generation_match=0)
-        return Outcome.CREATED
-    except WriteConflict:
-        pass
-    for _ in range(2):
+    replaced exactly. A writer (or a deletion) that gets in between is met again, up to
+    three attempts in all, then the event is retried."""
+    expected = 0  # the generation the write is conditional on: 0, nothing there
+    for _ in range(3):
+        try:
+            store.write(bucket, name, new, if_generation_match=expected)
+        except WriteConflict:
+            pass
+        else:
+            return Outcome.CREATED if expected == 0 else Outcome.REPLACED
         existing = store.stat(bucket, name)
-        if existing is None:  # deleted since our attempt: the next delivery creates it
-            break
+        if existing is None:  # deleted since (an older generation's deleted event): create it
+            expected = 0
+            continue
         decided = _decided_by(event, bucket, name, new, existing)
         if decided is not None:
             return decided
-        try:
-            store.write(bucket, name, new, if_generation_match=existing.generation)
-        except WriteConflict:
-            continue
-        return Outcome.REPLACED
+        expected = existing.generation
     raise errors.StorageUnavailable(f"gs://{bucket}/{name} changed while writing")
 
 

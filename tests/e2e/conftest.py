@@ -29,6 +29,11 @@ DEADLINE_SECONDS = 30.0
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    yield from started_stack(tmp_path_factory, {})
+
+
+def started_stack(tmp_path_factory: pytest.TempPathFactory, settings: dict[str, str]) -> Iterator[Stack]:
+    """The whole local pipeline on free ports, with ``settings`` on top, stopped at the end."""
     state = tmp_path_factory.mktemp("local")
     environ = {
         **os.environ,
@@ -43,8 +48,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "LOCAL_SAMPLES": "0",
         "INPUT_BUCKET": "e2e-input",
         "OUTPUT_BUCKET": "e2e-output",
+        **settings,
     }
-    local = Stack(LocalSettings.from_environ(environ), environ)
+    local = Stack(LocalSettings.from_environ(environ), environ, function_environ=settings)
     try:
         local.start()
         yield local

@@ -89,13 +89,13 @@ def test_the_write_decision_table(existing: str) -> None:
         assert after.data[:2] == b"\xff\xd8"
 
 
-def test_an_object_deleted_between_the_conflict_and_the_look_is_retried() -> None:
+def test_an_object_deleted_between_the_conflict_and_the_look_is_created_after_all() -> None:
     store = MemoryStore()
     event = uploaded(store)
     store.put(OUTPUT, THUMBNAIL, b"old", ours("cat.jpg", event.generation - 1))
-    store.before("stat", lambda: store.remove(OUTPUT, THUMBNAIL))
-    with pytest.raises(errors.StorageUnavailable, match="changed while writing"):
-        process_upload(event, SETTINGS, store)
+    store.before("stat", lambda: store.remove(OUTPUT, THUMBNAIL))  # the old generation's deleted event
+    assert process_upload(event, SETTINGS, store).outcome is Outcome.CREATED
+    assert store.objects[OUTPUT, THUMBNAIL].metadata[SOURCE_GENERATION_KEY] == str(event.generation)
 
 
 def test_an_object_replaced_between_the_look_and_the_replacement_is_looked_at_again() -> None:
