@@ -26,6 +26,7 @@ someone's bucket must be:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import heapq
 import logging
@@ -40,7 +41,7 @@ from dataclasses import dataclass, field
 from thumbnailer import errors
 from thumbnailer.config import Settings
 from thumbnailer.declaring import ConfigError
-from thumbnailer.domain import Moderation
+from thumbnailer.domain import Moderation, Size
 from thumbnailer.events import StorageObjectEvent
 from thumbnailer.fingerprints import settings_fingerprint
 from thumbnailer.imaging import OUTPUT_EXTENSIONS, possible_extensions
@@ -268,22 +269,24 @@ class BackfillPlan:
 
 class _Names:
     """The thumbnail names of one upload, per configured size: in any format (what the
-    function may have made), and in the formats the settings can give now."""
+    function may have made), and in the formats the settings can give now. A name over
+    Cloud Storage's limit was never written and is left out; ``OutputNameTooLong`` if a
+    size has none."""
 
     def __init__(self, source: str, settings: Settings) -> None:
         imaging = settings.imaging
-        prefix, template = settings.output_prefix, settings.output_name
-        self.any = {
-            size: [thumbnail_name(source, size, extension, prefix, template) for extension in OUTPUT_EXTENSIONS]
-            for size in imaging.sizes
-        }
-        self.now = {
-            size: [
-                thumbnail_name(source, size, extension, prefix, template)
-                for extension in possible_extensions(imaging.format_for(size))
-            ]
-            for size in imaging.sizes
-        }
+
+        def names(size: Size, extensions: Iterable[str]) -> list[str]:
+            found = []
+            for extension in extensions:
+                with contextlib.suppress(errors.OutputNameTooLong):
+                    found.append(thumbnail_name(source, size, extension, settings.output_prefix, settings.output_name))
+            return found
+
+        self.any = {size: names(size, OUTPUT_EXTENSIONS) for size in imaging.sizes}
+        self.now = {size: names(size, possible_extensions(imaging.format_for(size))) for size in imaging.sizes}
+        if not all(self.now.values()):
+            raise errors.OutputNameTooLong("a thumbnail name would be over Cloud Storage's limit")
         self.fingerprints = {size: settings_fingerprint(imaging, size) for size in imaging.sizes}
 
     def __contains__(self, name: str) -> bool:

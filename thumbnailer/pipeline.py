@@ -417,9 +417,10 @@ def _remove_older_leftovers(
     names = {t.name for t in written}
     for size in settings.imaging.sizes:
         for extension in possible_extensions(settings.imaging.format_for(size)):
-            name = thumbnail_name(event.name, size, extension, settings.output_prefix, settings.output_name)
-            if name not in names:
-                remove_made_from(store, settings.output_bucket, name, event, older_only=True)
+            with contextlib.suppress(errors.OutputNameTooLong):  # a name that long was never written
+                name = thumbnail_name(event.name, size, extension, settings.output_prefix, settings.output_name)
+                if name not in names:
+                    remove_made_from(store, settings.output_bucket, name, event, older_only=True)
     if settings.failure_prefix:
         with contextlib.suppress(errors.OutputNameTooLong):
             failure = record_name(event.name, settings.failure_prefix)

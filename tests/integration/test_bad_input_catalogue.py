@@ -24,6 +24,7 @@ object names exactly as given, as Cloud Storage does.
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -131,6 +132,7 @@ def assert_thumbnail(
     assert blob.content_type == Image.MIME[str(image.format)]
     metadata = dict(blob.metadata)
     assert_placeholders(metadata.pop("thumbnail-thumbhash"), metadata.pop("thumbnail-color"))
+    assert re.fullmatch(r"[0-9a-f]{16}", metadata.pop("thumbnail-settings"))
     assert metadata == {
         "thumbnail-source-bucket": buckets.input,
         "thumbnail-source-object": source,

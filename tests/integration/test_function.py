@@ -16,6 +16,9 @@ from tests.images import encode, mean_colour, photo_like
 from tests.integration.conftest import Buckets, FunctionClient, FunctionFactory, event_for
 from tests.integration.faults import FailingEndpoint
 from tests.integration.helpers import JPEG, assert_placeholders, object_names, thumbnail, upload
+from thumbnailer.config import ImagingSettings
+from thumbnailer.domain import Size
+from thumbnailer.fingerprints import settings_fingerprint
 
 LOG_FIELDS = ("severity", "message", "bucket", "object", "generation", "event_id", "outcome", "duration_ms")
 
@@ -39,6 +42,7 @@ def test_upload_becomes_a_thumbnail(
         "thumbnail-source-generation": str(generation),
         "thumbnail-width": "200",
         "thumbnail-height": "200",
+        "thumbnail-settings": settings_fingerprint(ImagingSettings(), Size(200, 200)),
     }
     record = delivery.record
     assert all(field in record for field in LOG_FIELDS), record

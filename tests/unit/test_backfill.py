@@ -273,3 +273,25 @@ def test_the_plan_line_names_the_share() -> None:
     list(walk)
     line = backfill.BackfillSummary(walk).plan_line()
     assert f"{walk.counts.other_tasks} are other tasks' (task 1 of 2)" in line
+
+
+def test_a_size_added_is_made_by_a_plain_backfill_and_the_others_left_alone() -> None:
+    store = MemoryStore()
+    upload_all(store, ["a.jpg", "b.jpg"])
+    run_backfill(plan(store), workers=1)
+    before = {name: store.objects[OUTPUT, name].generation for name in store.names(OUTPUT)}
+    two_sizes = SETTINGS._replace(imaging=SETTINGS.imaging._replace(sizes=(Size(200, 200), Size(64, 64))))
+    summary = run_backfill(plan(store, two_sizes), workers=1)
+    assert summary.plan.counts.to_do == 2
+    after = {name: store.objects[OUTPUT, name].generation for name in store.names(OUTPUT)}
+    assert sorted(set(after) - set(before)) == ["a.jpg_64x64.jpg", "b.jpg_64x64.jpg"]
+    assert all(after[name] == generation for name, generation in before.items())
+
+
+def test_an_upload_with_a_name_at_the_limit_is_done_once() -> None:
+    store = MemoryStore()
+    upload_all(store, ["é" * 504 + ".jpg"])  # its .jpg thumbnail name is 1,024 bytes, a .webp one would not fit
+    assert run_backfill(plan(store), workers=1).thumbnailed == 1
+    again = plan(store)
+    assert list(again) == []
+    assert again.counts.already_done == 1

@@ -143,3 +143,10 @@ def test_a_stale_event_never_removes_the_newer_generations_thumbnail() -> None:
     store.before("write", overwritten_and_processed)
     process_upload(old, SETTINGS, store)
     assert made_from(store)["cat.img_200x200.jpg"] != str(old.generation)
+
+
+def test_a_name_whose_other_extension_would_be_too_long_is_still_thumbnailed() -> None:
+    store = MemoryStore()
+    name = "é" * 504 + ".jpg"  # _200x200.jpg makes 1,024 bytes; _200x200.webp would be 1,025
+    event = upload(store, JPEG, name)
+    assert process_upload(event, SETTINGS, store).outcome is Outcome.CREATED
