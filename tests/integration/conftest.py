@@ -19,6 +19,7 @@ from google.cloud import storage
 from localdev.events import FINALIZED, binary_event, event_attributes, storage_object_data, structured_event
 from localdev.function import ROOT, FunctionProcess
 from localdev.gcs import FakeGcsServer
+from localdev.gcs_rules import CloudStorageRules
 from localdev.pubsub import PubSubEmulator, ensure_subscription
 from tests.integration.helpers import FlakyFunction
 from thumbnailer.logs import json_formatter, loggable
@@ -54,6 +55,14 @@ def topic(emulator: PubSubEmulator) -> tuple[str, str]:
     suffix = uuid.uuid4().hex[:8]
     subscription = ensure_subscription(emulator.host, PUBSUB_PROJECT, f"topic-{suffix}", f"sub-{suffix}", 10)
     return f"projects/{PUBSUB_PROJECT}/topics/topic-{suffix}", subscription
+
+
+@pytest.fixture
+def rules(gcs: FakeGcsServer) -> Iterator[CloudStorageRules]:
+    """Cloud Storage's rules in front of the emulator: stale conditional deletes refused,
+    listings paged at 1,000, every write counted (localdev/gcs_rules.py)."""
+    with CloudStorageRules(gcs.url) as started:
+        yield started
 
 
 @pytest.fixture(scope="session")

@@ -6,10 +6,14 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import re
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -17,6 +21,7 @@ from google.cloud import storage
 from PIL import Image
 
 from localdev.eventarc import Notification
+from localdev.function import ROOT
 from localdev.pubsub import PubSubEmulator, subscriber_client
 from tests.events import EVENTARC_DATA
 from tests.images import encode, photo_like
@@ -29,6 +34,38 @@ def upload(client: storage.Client, bucket: str, name: str, data: bytes, content_
     blob.upload_from_string(data, content_type=content_type)
     assert blob.generation is not None
     return int(blob.generation)
+
+
+def upload_many(bucket: storage.Bucket, names: list[str], data_for: Callable[[int], bytes]) -> None:
+    """``names[i]`` with ``data_for(i)``, eight at a time."""
+
+    def one(index: int) -> None:
+        bucket.blob(names[index]).upload_from_string(data_for(index), content_type="image/jpeg")
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(one, range(len(names))))
+
+
+def start_backfill(
+    storage_url: str, output_bucket: str, input_bucket: str, *arguments: str, env: Mapping[str, str] | None = None
+) -> subprocess.Popen[str]:
+    """``python -m thumbnailer backfill`` as its own process, as a user (or a Cloud Run task)
+    runs it: only the storage address and the settings come from the environment."""
+    environ = {
+        "PATH": os.environ["PATH"],
+        "STORAGE_EMULATOR_HOST": storage_url,
+        "OUTPUT_BUCKET": output_bucket,
+        "STORAGE_RETRY_SECONDS": "5",
+        **(env or {}),
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "thumbnailer", "backfill", f"gs://{input_bucket}", *arguments],
+        cwd=ROOT,
+        env=environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def assert_placeholders(thumbhash: str, color: str) -> None:

@@ -7,12 +7,9 @@ address and the function's settings come from the environment.
 from __future__ import annotations
 
 import io
-import os
 import signal
 import subprocess
-import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -20,9 +17,9 @@ from google.cloud import storage
 from PIL import Image
 
 from localdev.faults import Fault, FaultProxy, RequestKind
-from localdev.function import ROOT
 from localdev.gcs import FakeGcsServer
 from tests.integration.conftest import Buckets, FunctionFactory, event_for
+from tests.integration.helpers import start_backfill, upload_many
 from thumbnailer.pipeline import SOURCE_GENERATION_KEY, SOURCE_OBJECT_KEY
 
 UPLOADS = 500
@@ -45,12 +42,7 @@ def uploaded(storage_client: storage.Client, buckets: Buckets) -> list[str]:
     """500 photos, a text file posing as a photo, and a thumbnail someone copied back in."""
     bucket = storage_client.bucket(buckets.input)
     names = [f"photos/{index:03d}.jpg" for index in range(UPLOADS)]
-
-    def upload(index: int) -> None:
-        bucket.blob(names[index]).upload_from_string(small_jpeg(index), content_type="image/jpeg")
-
-    with ThreadPoolExecutor(8) as pool:
-        list(pool.map(upload, range(UPLOADS)))
+    upload_many(bucket, names, small_jpeg)
     bucket.blob("photos/notes.jpg").upload_from_string(b"not a photo", content_type="image/jpeg")
     copied_back = bucket.blob("photos/copied_200x200.jpg")
     copied_back.metadata = {SOURCE_OBJECT_KEY: "photos/copied.jpg"}  # the function's own output: never processed
@@ -61,21 +53,7 @@ def uploaded(storage_client: storage.Client, buckets: Buckets) -> list[str]:
 def backfill(
     gcs: FakeGcsServer, buckets: Buckets, *arguments: str, env: dict[str, str] | None = None
 ) -> subprocess.Popen[str]:
-    environ = {
-        "PATH": os.environ["PATH"],
-        "STORAGE_EMULATOR_HOST": gcs.url,
-        "OUTPUT_BUCKET": buckets.output,
-        "STORAGE_RETRY_SECONDS": "5",
-        **(env or {}),
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "thumbnailer", "backfill", f"gs://{buckets.input}", *arguments],
-        cwd=ROOT,
-        env=environ,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return start_backfill(gcs.url, buckets.output, buckets.input, *arguments, env=env)
 
 
 def finish(process: subprocess.Popen[str]) -> tuple[int, str, str]:

@@ -6,22 +6,18 @@ behind CloudStorageRules (Cloud Storage's paging, and a count of every object wr
 from __future__ import annotations
 
 import io
-import os
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from google.cloud import storage
 from PIL import Image
 
-from localdev.function import ROOT
 from localdev.gcs import FakeGcsServer
 from localdev.gcs_rules import CloudStorageRules
 from tests.integration.conftest import Buckets
+from tests.integration.helpers import start_backfill, upload_many
 from thumbnailer.backfill import Share
 
 UPLOADS, TASKS = 2000, 4
@@ -35,40 +31,15 @@ def tiny_jpeg(index: int) -> bytes:
 
 @pytest.fixture
 def uploaded(storage_client: storage.Client, buckets: Buckets) -> list[str]:
-    bucket = storage_client.bucket(buckets.input)
     names = [f"archive/{index % 7}/{index:05d}.jpg" for index in range(UPLOADS)]
-
-    def upload(index: int) -> None:
-        bucket.blob(names[index]).upload_from_string(tiny_jpeg(index), content_type="image/jpeg")
-
-    with ThreadPoolExecutor(8) as pool:
-        list(pool.map(upload, range(UPLOADS)))
+    upload_many(storage_client.bucket(buckets.input), names, tiny_jpeg)
     return names
 
 
-@pytest.fixture
-def rules(gcs: FakeGcsServer) -> Iterator[CloudStorageRules]:
-    with CloudStorageRules(gcs.url) as started:
-        yield started
-
-
 def task(rules: CloudStorageRules, buckets: Buckets, index: int, *arguments: str) -> subprocess.Popen[str]:
-    environ = {
-        "PATH": os.environ["PATH"],
-        "STORAGE_EMULATOR_HOST": rules.url,
-        "OUTPUT_BUCKET": buckets.output,
-        "STORAGE_RETRY_SECONDS": "5",
-        "CLOUD_RUN_TASK_INDEX": str(index),
-        "CLOUD_RUN_TASK_COUNT": str(TASKS),
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "thumbnailer", "backfill", f"gs://{buckets.input}", *arguments],
-        cwd=ROOT,
-        env=environ,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    """Task ``index`` of the job, as Cloud Run starts it."""
+    share = {"CLOUD_RUN_TASK_INDEX": str(index), "CLOUD_RUN_TASK_COUNT": str(TASKS)}
+    return start_backfill(rules.url, buckets.output, buckets.input, *arguments, env=share)
 
 
 def execute(rules: CloudStorageRules, buckets: Buckets) -> list[str]:

@@ -8,7 +8,7 @@ the old generation and ``finalized`` for the new one, in no guaranteed order: bo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -24,12 +24,6 @@ from thumbnailer.pipeline import SOURCE_GENERATION_KEY
 
 JPEG = encode(photo_like(320, 240), "JPEG")
 TRANSPARENT_PNG = encode(Image.new("RGBA", (320, 240), (10, 200, 30, 128)), "PNG")
-
-
-@pytest.fixture
-def rules(gcs: FakeGcsServer) -> Iterator[CloudStorageRules]:
-    with CloudStorageRules(gcs.url) as started:
-        yield started
 
 
 @pytest.fixture
