@@ -7,9 +7,11 @@ the environment, so a developer's own gcloud configuration is never read or touc
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import subprocess
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +24,21 @@ from tests.deploy.google_cloud import GoogleCloud, RecordedRequest
 
 DEPLOY = ROOT / "deploy.sh"
 PROJECT = "demo-project"
+
+
+def function_files() -> dict[str, bytes]:
+    """What the function needs at run time, read from the working tree."""
+    files = {name: (ROOT / name).read_bytes() for name in ("main.py", "requirements.txt")}
+    for path in (ROOT / "thumbnailer").rglob("*.py"):
+        if "__pycache__" not in path.parts:
+            files[path.relative_to(ROOT).as_posix()] = path.read_bytes()
+    return files
+
+
+def unzipped(archive: bytes) -> dict[str, bytes]:
+    """The files of a source archive gcloud uploaded."""
+    with zipfile.ZipFile(io.BytesIO(archive)) as source:
+        return {info.filename: source.read(info) for info in source.infolist() if not info.is_dir()}
 
 
 @dataclass(frozen=True)

@@ -8,13 +8,18 @@ assert on what gcloud actually sent, and it keeps every source archive gcloud up
 
 A request it has no route for is answered 404 and listed in `unrouted`: if a new gcloud
 starts calling something else, the tests say so instead of passing by accident.
+
+gcloud is also given the stand-in as its HTTP proxy, for the one thing overrides cannot
+do: Cloud Run's regional hosts (see write_gcloud_config); each request keeps its host.
 """
 
 from __future__ import annotations
 
 import base64
 import copy
+import hashlib
 import itertools
+import json
 import re
 import threading
 from collections.abc import Iterator
@@ -29,6 +34,11 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 
 PROJECT_NUMBER = "123456789012"
 FUNCTION_TYPE = "type.googleapis.com/google.cloud.functions.v2.Function"
+BUILD_TYPE = "type.googleapis.com/google.devtools.cloudbuild.v1.Build"
+BUILD_METADATA_TYPE = "type.googleapis.com/google.devtools.cloudbuild.v1.BuildOperationMetadata"
+TRIGGER_TYPE = "type.googleapis.com/google.cloud.eventarc.v1.Trigger"
+EVENTARC_METADATA_TYPE = "type.googleapis.com/google.cloud.eventarc.v1.OperationMetadata"
+REPOSITORY_TYPE = "type.googleapis.com/google.devtools.artifactregistry.v1.Repository"
 OPERATION_METADATA_TYPE = "type.googleapis.com/google.cloud.functions.v2.OperationMetadata"
 
 Json = dict[str, Any]
@@ -45,6 +55,7 @@ OVERRIDE_PREFIXES = {
     "logging": "logging/",
     "monitoring": "monitoring/",
     "eventarc": "eventarc/",
+    "artifactregistry": "artifactregistry/",
 }
 
 
@@ -58,6 +69,7 @@ class RecordedRequest:
     body: Any
     authorization: str | None
     status: int = 0
+    host: str = ""  # as gcloud addressed it: "127.0.0.1:PORT", or Cloud Run's "REGION-127.0.0.1:PORT"
 
 
 @dataclass(frozen=True)
@@ -120,7 +132,13 @@ class GoogleCloud:
     alert_policies: dict[str, Json] = field(default_factory=dict)
     channels: dict[str, Json] = field(default_factory=dict)
     dashboards: dict[str, Json] = field(default_factory=dict)
+    repositories: dict[str, Json] = field(default_factory=dict)
+    builds: dict[str, Json] = field(default_factory=dict)
+    jobs: dict[str, Json] = field(default_factory=dict)
+    executions: dict[str, Json] = field(default_factory=dict)
+    execution_requests: dict[str, Json] = field(default_factory=dict)  # the overrides each was run with
     uploads: list[bytes] = field(default_factory=list)
+    media: dict[str, bytes] = field(default_factory=dict)  # "BUCKET/NAME": what was uploaded
     operations: dict[str, Operation] = field(default_factory=dict)
     failures: list[InjectedFailure] = field(default_factory=list)
     base_url: str = ""
@@ -153,10 +171,15 @@ class GoogleCloud:
         overrides = "\n".join(f"{key} = {self.base_url}/{prefix}" for key, prefix in OVERRIDE_PREFIXES.items())
         (directory / "configurations").mkdir(parents=True, exist_ok=True)
         (directory / "active_config").write_text("default")
+        # gcloud run reaches Cloud Run on a regional host it makes by prefixing the region
+        # to the override's ("us-central1-127.0.0.1"), which no resolver knows; as an HTTP
+        # proxy the stand-in receives those requests too, and records the host they were for.
+        port = self.base_url.rsplit(":", 1)[1]
         (directory / "configurations" / "config_default").write_text(
             "[core]\ndisable_usage_reporting = true\n"
             "[auth]\ndisable_credentials = true\n"
             "[component_manager]\ndisable_update_check = true\n"
+            f"[proxy]\ntype = http\naddress = 127.0.0.1\nport = {port}\n"
             f"[api_endpoint_overrides]\n{overrides}\n"
         )
 
@@ -233,6 +256,11 @@ class GoogleCloud:
                     "alert_policies": {p["displayName"]: p for p in self.alert_policies.values()},
                     "channels": {c["name"]: c for c in self.channels.values()},
                     "dashboards": {d["displayName"]: d for d in self.dashboards.values()},
+                    "triggers": {
+                        name: {key: t.get(key) for key in ("eventFilters", "destination", "serviceAccount", "labels")}
+                        for name, t in self.triggers.items()
+                    },
+                    "jobs": {name: job["spec"] for name, job in self.jobs.items()},
                 }
             )
 
@@ -259,6 +287,11 @@ class GoogleCloud:
         accounts = "/iam/v1/projects/<id:project>/serviceAccounts"
         location = "/cloudfunctions/v2/projects/<id:project>/locations/<id:region>"
         run_service = "/run/v1/projects/<id:project>/locations/<id:region>/services/<id:service>"
+        registry = "/artifactregistry/v1/projects/<id:project>/locations/<id:region>"
+        eventarc = "/eventarc/v1/projects/<id:project>/locations/<id:region>"
+        # Cloud Run jobs: the Knative-style v1 API, which gcloud reaches on the regional host.
+        namespace = "/run/apis/run.googleapis.com/v1/namespaces/<id:project>"
+        jobs = f"{namespace}/jobs"
         return [
             (f"{services}:batchEnable", ["POST"], self.batch_enable),
             (f"{services}/<id:service>", ["GET"], self.get_service),
@@ -273,7 +306,7 @@ class GoogleCloud:
                 ["GET"],
                 self.default_build_account,
             ),
-            ("/storage/v1/b", ["POST"], self.create_bucket),
+            ("/storage/v1/b", ["GET", "POST"], self.bucket_collection),
             ("/storage/v1/b/<id:bucket>", ["GET", "DELETE"], self.bucket),
             ("/storage/v1/b/<id:bucket>/iam", ["GET", "PUT"], self.bucket_policy),
             ("/storage/v1/b/<id:bucket>/storageLayout", ["GET"], self.storage_layout),
@@ -281,6 +314,7 @@ class GoogleCloud:
             ("/storage/v1/b/<id:bucket>/managedFolders", ["GET"], self.list_managed_folders),
             ("/storage/v1/b/<id:bucket>/o/<path:name>", ["GET", "DELETE"], self.object),
             ("/storage/v1/projects/<id:project>/serviceAccount", ["GET"], self.get_service_agent),
+            ("/upload/storage/v1/b/<id:bucket>/o", ["POST"], self.upload_object),
             (f"{location}/runtimes", ["GET"], self.list_runtimes),
             (f"{location}/functions:generateUploadUrl", ["POST"], self.generate_upload_url),
             ("/source-upload/<id:name>", ["PUT"], self.receive_upload),
@@ -305,7 +339,9 @@ class GoogleCloud:
                 ["POST"],
                 self.subscription_policy,
             ),
-            ("/eventarc/v1/projects/<id:project>/locations/<id:region>/triggers/<id:trigger>", ["GET"], self.trigger),
+            (f"{eventarc}/triggers", ["POST"], self.create_trigger),
+            (f"{eventarc}/triggers/<id:trigger>", ["GET", "PATCH", "DELETE"], self.trigger),
+            (f"{eventarc}/operations/<id:operation>", ["GET"], self.get_eventarc_operation),
             ("/logging/v2/projects/<id:project>/metrics", ["POST"], self.create_metric),
             ("/logging/v2/projects/<id:project>/metrics/<id:metric>", ["GET", "PUT", "DELETE"], self.metric),
             ("/monitoring/v3/projects/<id:project>/alertPolicies", ["GET", "POST"], self.alert_policy_collection),
@@ -328,6 +364,19 @@ class GoogleCloud:
             ),
             (f"{run_service}:getIamPolicy", ["GET", "POST"], self.get_service_policy),
             (f"{run_service}:setIamPolicy", ["POST"], self.set_service_policy),
+            (f"{registry}/repositories", ["POST"], self.create_repository),
+            (f"{registry}/repositories/<id:repository>", ["GET"], self.repository),
+            (f"{registry}/operations/<id:operation>", ["GET"], self.get_registry_operation),
+            ("/run/v2/projects/<id:project>/locations/<id:region>/builds:submit", ["POST"], self.submit_build),
+            (jobs, ["POST"], self.create_job),
+            (f"{jobs}/<id:job>", ["GET", "PUT", "DELETE"], self.job),
+            (f"{jobs}/<id:job>:run", ["POST"], self.run_job),
+            (f"{namespace}/executions/<id:execution>", ["GET"], self.execution),
+            (
+                "/cloudbuild/v1/projects/<id:project>/locations/<id:region>/operations/<id:operation>",
+                ["GET"],
+                self.get_build_operation,
+            ),
         ]
 
     def _before(self) -> tuple[Response, int] | None:
@@ -349,7 +398,13 @@ class GoogleCloud:
             body = request.get_json(silent=True)
         query = {key: value for key, value in request.args.items() if key != "alt"}
         recorded = RecordedRequest(
-            request.method, request.path, query, body, request.headers.get("Authorization"), response.status_code
+            request.method,
+            request.path,
+            query,
+            body,
+            request.headers.get("Authorization"),
+            response.status_code,
+            request.host,
         )
         with self._lock:
             self.requests.append(recorded)
@@ -454,7 +509,12 @@ class GoogleCloud:
         return jsonify({"serviceAccountEmail": f"projects/{project}/serviceAccounts/{email}"})
 
     # --- Cloud Storage ---------------------------------------------------------------------
-    def create_bucket(self) -> tuple[Response, int] | Response:
+    def bucket_collection(self) -> tuple[Response, int] | Response:
+        if request.method == "GET":  # a listing: how gcloud's source deploys check they own their bucket
+            prefix = request.args.get("prefix", "")
+            with self._lock:
+                items = [b for name, b in self.buckets.items() if name.startswith(prefix)]
+            return jsonify({"kind": "storage#buckets", **({"items": items} if items else {})})
         body = request.get_json()
         name = body["name"]
         with self._lock:
@@ -516,6 +576,28 @@ class GoogleCloud:
                 del self.objects[bucket][name]
                 return Response(status=204)
             return jsonify(found)
+
+    def upload_object(self, bucket: str) -> tuple[Response, int] | Response:
+        """A multipart upload (the object's JSON, then its bytes), as gcloud sends a source archive."""
+        if request.args.get("uploadType") != "multipart":
+            return google_error(400, f"the stand-in takes multipart uploads only, not {request.args.get('uploadType')}")
+        parts = _multipart_related(request.headers.get("Content-Type", ""), request.get_data())
+        if len(parts) != 2:
+            return google_error(400, f"a multipart upload has 2 parts (metadata, media), not {len(parts)}")
+        (_, metadata_bytes), (media_type, media) = parts
+        metadata = json.loads(metadata_bytes)
+        name = request.args.get("name") or metadata["name"]
+        with self._lock:
+            if bucket not in self.buckets:
+                return _no_such_bucket()
+            self.uploads.append(media)
+            self.objects[bucket][name] = {
+                "kind": "storage#object", "bucket": bucket, "name": name, "size": str(len(media)),
+                "generation": str(1700000000000000 + next(self._ids)), "metageneration": "1",
+                "contentType": media_type,
+            }  # fmt: skip
+            self.media[f"{bucket}/{name}"] = media
+            return jsonify(self.objects[bucket][name])
 
     def get_service_agent(self, project: str) -> Response:
         # The JSON API really spells this one field in snake case.
@@ -670,11 +752,92 @@ class GoogleCloud:
             return jsonify(self.subscription_policies[name])
 
     # --- Eventarc ------------------------------------------------------------------------------
+    def _new_trigger(self, name: str, body: Json) -> Json:
+        """A trigger as Eventarc keeps it, with the Pub/Sub subscription it makes for it."""
+        project, region, trigger_id = name.split("/")[1], name.split("/")[3], name.rsplit("/", 1)[1]
+        number = next(self._ids)
+        subscription = f"projects/{project}/subscriptions/eventarc-{region}-{trigger_id}-sub-{number}"
+        topic = f"projects/{project}/topics/eventarc-{region}-{trigger_id}-{number}"
+        self.subscriptions[subscription] = {"name": subscription, "topic": topic, "ackDeadlineSeconds": 600}
+        self.subscription_policies[subscription] = {"etag": self._new_etag()}
+        return body | {
+            "name": name, "uid": f"uid-{number}", "etag": self._new_etag(),
+            "transport": {"pubsub": {"topic": topic, "subscription": subscription}},
+        }  # fmt: skip
+
+    def _trigger_refusal(self, region: str, body: Json) -> tuple[Response, int] | None:
+        """What Eventarc checks before it makes a Cloud Storage trigger to a Cloud Run
+        service: the bucket is there and in the trigger's location, the service and the
+        service account exist."""
+        filters = {f["attribute"]: f["value"] for f in body.get("eventFilters", [])}
+        bucket = self.buckets.get(filters.get("bucket", ""))
+        if filters.get("type", "").startswith("google.cloud.storage.object.v1."):
+            if bucket is None:
+                return google_error(400, f"The request was invalid: bucket {filters.get('bucket')!r} not found")
+            if bucket["location"].lower() != region:
+                return google_error(
+                    400, f"The request was invalid: Bucket '{bucket['name']}' location '{bucket['location'].lower()}' "
+                    f"does not match trigger location '{region}'. Try again by creating the trigger in "
+                    f"'{bucket['location'].lower()}'.",
+                )  # fmt: skip
+        run = body.get("destination", {}).get("cloudRun", {})
+        service = f"services/{run.get('service')}"
+        if run and not any(
+            f["serviceConfig"]["service"].endswith(f"/locations/{run.get('region')}/{service}")
+            for f in self.functions.values()
+        ):
+            return google_error(400, f"The request was invalid: Cloud Run service {run.get('service')!r} not found")
+        if body.get("serviceAccount") and body["serviceAccount"] not in self.service_accounts:
+            return google_error(400, f"The request was invalid: service account {body['serviceAccount']} not found")
+        return None
+
+    def _trigger_operation(self, name: str, verb: str, response: Json) -> Json:
+        metadata = {"@type": EVENTARC_METADATA_TYPE, "target": name, "verb": verb}
+        return self._new_operation(name.rsplit("/triggers/", 1)[0], {"metadata": metadata, "response": response})
+
+    def create_trigger(self, project: str, region: str) -> tuple[Response, int] | Response:
+        name = f"projects/{project}/locations/{region}/triggers/{request.args['triggerId']}"
+        body = request.get_json()
+        with self._lock:
+            if name in self.triggers:
+                return google_error(409, f"Resource '{name}' already exists")
+            if refusal := self._trigger_refusal(region, body):
+                return refusal
+            self.triggers[name] = self._new_trigger(name, body)
+            return jsonify(self._trigger_operation(name, "create", self.triggers[name] | {"@type": TRIGGER_TYPE}))
+
     def trigger(self, project: str, region: str, trigger: str) -> tuple[Response, int] | Response:
         name = f"projects/{project}/locations/{region}/triggers/{trigger}"
         with self._lock:
             found = self.triggers.get(name)
-            return jsonify(found) if found else google_error(404, f"Resource '{name}' was not found")
+            if found is None:
+                return google_error(404, f"Resource '{name}' was not found")
+            if request.method == "DELETE":  # and Eventarc deletes the subscription it made
+                del self.triggers[name]
+                subscription = found["transport"]["pubsub"]["subscription"]
+                self.subscriptions.pop(subscription, None)
+                self.subscription_policies.pop(subscription, None)
+                return jsonify(self._trigger_operation(name, "delete", found | {"@type": TRIGGER_TYPE}))
+            if request.method == "PATCH":
+                # The mask names leaves (destination.cloudRun.service); gcloud sends the
+                # whole new value of each top-level field it names, so those are taken whole.
+                given = request.get_json()
+                changed = copy.deepcopy(found)
+                for path in filter(None, request.args.get("updateMask", "").split(",")):
+                    key = re.sub(r"_([a-z])", lambda m: m[1].upper(), path.split(".")[0])
+                    if key in given:
+                        changed[key] = given[key]
+                    else:
+                        changed.pop(key, None)
+                if refusal := self._trigger_refusal(region, changed):
+                    return refusal
+                self.triggers[name] = changed | {"etag": self._new_etag()}
+                return jsonify(self._trigger_operation(name, "update", self.triggers[name] | {"@type": TRIGGER_TYPE}))
+            return jsonify(found)
+
+    def get_eventarc_operation(self, project: str, region: str, operation: str) -> tuple[Response, int] | Response:
+        with self._lock:
+            return self._poll(f"projects/{project}/locations/{region}/operations/{operation}")
 
     # --- Cloud Logging: log-based metrics --------------------------------------------------------
     def create_metric(self, project: str) -> tuple[Response, int] | Response:
@@ -767,6 +930,176 @@ class GoogleCloud:
             name = f"projects/{project}/locations/{region}/services/{service}"
             self.service_policies[name] = request.get_json()["policy"] | {"etag": self._new_etag()}
             return jsonify(self.service_policies[name])
+
+    # --- Artifact Registry (where a source deploy's image goes) -----------------------------------
+    def create_repository(self, project: str, region: str) -> tuple[Response, int] | Response:
+        name = f"projects/{project}/locations/{region}/repositories/{request.args['repositoryId']}"
+        with self._lock:
+            if name in self.repositories:
+                return google_error(409, f"the repository already exists: {name}")
+            self.repositories[name] = request.get_json() | {"name": name}
+            final = {"response": self.repositories[name] | {"@type": REPOSITORY_TYPE}}
+            return jsonify(self._new_operation(f"projects/{project}/locations/{region}", final))
+
+    def repository(self, project: str, region: str, repository: str) -> tuple[Response, int] | Response:
+        name = f"projects/{project}/locations/{region}/repositories/{repository}"
+        with self._lock:
+            found = self.repositories.get(name)
+            return jsonify(found) if found else google_error(404, f"Requested entity was not found: {name}")
+
+    def get_registry_operation(self, project: str, region: str, operation: str) -> tuple[Response, int] | Response:
+        with self._lock:
+            return self._poll(f"projects/{project}/locations/{region}/operations/{operation}")
+
+    # --- Cloud Run builds (a source deploy's buildpacks build, run by Cloud Build) -----------------
+    def submit_build(self, project: str, region: str) -> tuple[Response, int] | Response:
+        """Builds nothing: checks the source archive was uploaded and the image's repository
+        exists, and answers with a finished build whose digest is the archive's hash."""
+        body = request.get_json()
+        source = body["storageSource"]
+        repository = "/".join(body["imageUri"].split("/")[1:3])  # HOST/PROJECT/REPOSITORY/IMAGE
+        with self._lock:
+            archive = self.media.get(f"{source['bucket']}/{source['object']}")
+            if archive is None:
+                return google_error(400, f"no source archive gs://{source['bucket']}/{source['object']}")
+            owner, name = repository.split("/")
+            if f"projects/{owner}/locations/{region}/repositories/{name}" not in self.repositories:
+                return google_error(404, f"no Artifact Registry repository for {body['imageUri']}")
+            build_id = f"build-{next(self._ids)}"
+            digest = "sha256:" + hashlib.sha256(archive).hexdigest()
+            build = {
+                "id": build_id,
+                "name": f"projects/{PROJECT_NUMBER}/locations/{region}/builds/{build_id}",
+                "projectId": project,
+                "status": "SUCCESS",
+                "logUrl": f"https://console.cloud.google.com/cloud-build/builds;region={region}/{build_id}",
+                "results": {"images": [{"name": body["imageUri"], "digest": digest}]},
+            }
+            self.builds[build_id] = {"request": body, "build": build}
+            parent = f"projects/{project}/locations/{region}"
+            metadata = {"@type": BUILD_METADATA_TYPE, "build": build | {"status": "QUEUED"}}
+            self.operations[f"{parent}/operations/{build_id}"] = Operation(
+                {"name": f"{parent}/operations/{build_id}", "done": True, "metadata": metadata,
+                 "response": build | {"@type": BUILD_TYPE}}
+            )  # fmt: skip
+            operation = {"name": f"{parent}/operations/{build_id}", "metadata": metadata, "done": False}
+            return jsonify({"buildOperation": operation})
+
+    def get_build_operation(self, project: str, region: str, operation: str) -> tuple[Response, int] | Response:
+        with self._lock:
+            return self._poll(f"projects/{project}/locations/{region}/operations/{operation}")
+
+    # --- Cloud Run jobs ---------------------------------------------------------------------------
+    def _ready_job(self, job: Json, generation: int) -> Json:
+        """The job as the API answers once it is ready: gcloud waits for a Ready condition
+        that has observed the generation it wrote."""
+        job = copy.deepcopy(job)
+        job["metadata"] |= {"generation": generation, "resourceVersion": self._new_etag()}
+        job["status"] = {
+            "observedGeneration": generation,
+            "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z"}],
+        }
+        return job
+
+    @staticmethod
+    def _run_region() -> str | None:
+        """The region of the regional host gcloud addressed: Cloud Run's v1 jobs API is
+        served on REGION-run.googleapis.com only."""
+        match = re.match(r"([a-z]+-[a-z]+[0-9]+)-", request.host)
+        return match[1] if match else None
+
+    def create_job(self, project: str) -> tuple[Response, int] | Response:
+        body = request.get_json()
+        region = self._run_region()
+        if region is None:
+            return _global_jobs()
+        name = f"projects/{project}/locations/{region}/jobs/{body['metadata']['name']}"
+        with self._lock:
+            if name in self.jobs:
+                return google_error(409, f"Resource '{body['metadata']['name']}' already exists.")
+            account = body["spec"]["template"]["spec"]["template"]["spec"].get("serviceAccountName")
+            if account and account not in self.service_accounts:
+                return google_error(400, f"Service account {account} does not exist.")
+            self.jobs[name] = self._ready_job(body, 1)
+            return jsonify(self.jobs[name])
+
+    def job(self, project: str, job: str) -> tuple[Response, int] | Response:
+        region = self._run_region()
+        if region is None:
+            return _global_jobs()
+        name = f"projects/{project}/locations/{region}/jobs/{job}"
+        with self._lock:
+            existing = self.jobs.get(name)
+            if existing is None:
+                return google_error(404, f"Resource '{job}' of kind 'JOB' in region '{region}' does not exist.")
+            if request.method == "DELETE":
+                del self.jobs[name]
+                return jsonify({"kind": "Status", "apiVersion": "v1", "status": "Success", "details": {"name": job}})
+            if request.method == "PUT":  # replaceJob: the whole job, as gcloud read and changed it
+                self.jobs[name] = self._ready_job(request.get_json(), existing["metadata"]["generation"] + 1)
+            return jsonify(self.jobs[name])
+
+    def run_job(self, project: str, job: str) -> tuple[Response, int] | Response:
+        """An execution that runs nothing and reports each task done (with the overrides
+        gcloud sent, such as the task count)."""
+        region = self._run_region()
+        if region is None:
+            return _global_jobs()
+        name = f"projects/{project}/locations/{region}/jobs/{job}"
+        with self._lock:
+            found = self.jobs.get(name)
+            if found is None:
+                return google_error(404, f"Resource '{job}' of kind 'JOB' in region '{region}' does not exist.")
+            overrides = (request.get_json(silent=True) or {}).get("overrides", {})
+            spec = found["spec"]["template"]["spec"]
+            tasks = overrides.get("taskCount", spec.get("taskCount", 1))
+            execution = f"{job}-{next(self._ids):05d}"
+            conditions = [
+                {"type": kind, "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z"}
+                for kind in ("Completed", "ResourcesAvailable", "Started")
+            ]
+            self.executions[execution] = {
+                "apiVersion": "run.googleapis.com/v1",
+                "kind": "Execution",
+                "metadata": {"name": execution, "namespace": project, "generation": 1,
+                             "labels": {"run.googleapis.com/job": job}},
+                "spec": {"taskCount": tasks, "parallelism": spec.get("parallelism", 0)},
+                "status": {"observedGeneration": 1, "conditions": conditions, "succeededCount": tasks},
+            }  # fmt: skip
+            self.execution_requests[execution] = overrides
+            return jsonify(self.executions[execution])
+
+    def execution(self, project: str, execution: str) -> tuple[Response, int] | Response:
+        with self._lock:
+            found = self.executions.get(execution)
+            if found is None:
+                return google_error(404, f"Resource '{execution}' of kind 'EXECUTION' does not exist.")
+            return jsonify(found)
+
+
+def _global_jobs() -> tuple[Response, int]:
+    return google_error(404, "namespaces.jobs is served on regional endpoints (REGION-run.googleapis.com) only")
+
+
+def _multipart_related(content_type: str, body: bytes) -> list[tuple[str, bytes]]:
+    """The parts of a multipart/related body as (content type, bytes). By hand, because
+    gcloud quotes the boundary with single quotes (boundary='===...=='), which the email
+    package does not take, and its media part is binary."""
+    match = re.search(r"boundary=(\"[^\"]*\"|'[^']*'|[^;\s]+)", content_type)
+    if not match:
+        return []
+    boundary = b"--" + match[1].strip("'\"").encode()
+    parts = []
+    for chunk in body.split(boundary)[1:]:
+        if chunk.startswith(b"--"):  # the closing delimiter
+            break
+        chunk = chunk.removeprefix(b"\r\n").removeprefix(b"\n")
+        head, _, content = chunk.partition(b"\r\n\r\n") if b"\r\n\r\n" in chunk else chunk.partition(b"\n\n")
+        # The line break before the next delimiter belongs to the delimiter (RFC 2046).
+        content = content.removesuffix(b"\r\n") if content.endswith(b"\r\n") else content.removesuffix(b"\n")
+        kind = re.search(rb"(?im)^content-type:\s*([^;\r\n]+)", head)
+        parts.append(((kind[1].decode().strip() if kind else ""), content))
+    return parts
 
 
 def _stored_metric(project: str, body: Json) -> Json:

@@ -11,7 +11,7 @@ import zipfile
 import pytest
 
 from localdev.function import ROOT
-from tests.deploy.conftest import PROJECT, Deployer, DeployRun
+from tests.deploy.conftest import PROJECT, Deployer, DeployRun, function_files
 from tests.deploy.google_cloud import InjectedFailure, RecordedRequest
 
 INPUT = f"{PROJECT}-thumbnailer-input"
@@ -29,15 +29,6 @@ APIS = {
     f"{api}.googleapis.com"
     for api in ("cloudfunctions", "run", "cloudbuild", "artifactregistry", "eventarc", "pubsub", "storage", "logging")
 }
-
-
-def function_files() -> dict[str, bytes]:
-    """What the function needs at run time, read from the working tree."""
-    files = {name: (ROOT / name).read_bytes() for name in ("main.py", "requirements.txt")}
-    for path in (ROOT / "thumbnailer").rglob("*.py"):
-        if "__pycache__" not in path.parts:
-            files[path.relative_to(ROOT).as_posix()] = path.read_bytes()
-    return files
 
 
 def created_functions(run: DeployRun) -> list[RecordedRequest]:
