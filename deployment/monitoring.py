@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -180,6 +180,16 @@ def apply_dashboard(gcloud: Gcloud, project: str, values: Mapping[str, object]) 
         )  # fmt: skip
 
 
+def eventarc_subscription(gcloud: Gcloud, project: str, location: str, trigger: str) -> str:
+    """The Pub/Sub subscription Eventarc made for a trigger (full path)."""
+    if gcloud.dry_run:
+        return f"projects/{project}/subscriptions/eventarc-{location}-{trigger}-sub"
+    return gcloud.run(
+        "eventarc", "triggers", "describe", trigger, f"--location={location}", f"--project={project}",
+        "--format=value(transport.pubsub.subscription)",
+    ).strip()  # fmt: skip
+
+
 def trigger_subscription(gcloud: Gcloud, project: str, region: str, function: str) -> str:
     """The Pub/Sub subscription Eventarc made for the function's trigger (full path)."""
     trigger = gcloud.run(
@@ -189,16 +199,14 @@ def trigger_subscription(gcloud: Gcloud, project: str, region: str, function: st
     if gcloud.dry_run:
         return f"projects/{project}/subscriptions/eventarc-{region}-{function}-sub"
     location = trigger.split("/")[3]
-    return gcloud.run(
-        "eventarc", "triggers", "describe", trigger.rsplit("/", 1)[-1], f"--location={location}",
-        f"--project={project}", "--format=value(transport.pubsub.subscription)",
-    ).strip()  # fmt: skip
+    return eventarc_subscription(gcloud, project, location, trigger.rsplit("/", 1)[-1])
 
 
-def apply_dead_letters(gcloud: Gcloud, project: str, function: str, subscription: str, attempts: int) -> str:
-    """A dead-letter topic with a subscription to read it, on the trigger's subscription;
-    the Pub/Sub service agent may publish to the one and pull (to forward) from the other.
-    Returns the dead-letter subscription's id."""
+def apply_dead_letters(gcloud: Gcloud, project: str, function: str, subscriptions: Sequence[str], attempts: int) -> str:
+    """A dead-letter topic with a subscription to read it, on each trigger's subscription
+    (one topic for the function, whatever event brought it); the Pub/Sub service agent may
+    publish to the topic and pull (to forward) from each subscription. Returns the
+    dead-letter subscription's id."""
     topic = f"projects/{project}/topics/{function}-dead-letters"
     reader = f"{function}-dead-letters"
     if gcloud.exists("pubsub", "topics", "describe", topic, f"--project={project}"):
@@ -221,22 +229,23 @@ def apply_dead_letters(gcloud: Gcloud, project: str, function: str, subscription
         "pubsub", "topics", "add-iam-policy-binding", topic, f"--project={project}", f"--member={agent}",
         "--role=roles/pubsub.publisher", "--format=none",
     )  # fmt: skip
-    gcloud.grant(
-        "pubsub", "subscriptions", "add-iam-policy-binding", subscription, f"--project={project}",
-        f"--member={agent}", "--role=roles/pubsub.subscriber", "--format=none",
-    )  # fmt: skip
-    described = gcloud.value(
-        "pubsub", "subscriptions", "describe", subscription, f"--project={project}", "--format=json"
-    )
-    policy = (json.loads(described) if described else {}).get("deadLetterPolicy", {})
-    if policy.get("deadLetterTopic") == topic and int(policy.get("maxDeliveryAttempts", 0)) == attempts:
-        say(f"Dead letters after {attempts} attempts: already set on {subscription}")
-    else:
-        say(f"Dead letters after {attempts} delivery attempts on {subscription}")
-        gcloud.run(
-            "pubsub", "subscriptions", "update", subscription, f"--project={project}", f"--dead-letter-topic={topic}",
-            f"--max-delivery-attempts={attempts}",
+    for subscription in subscriptions:
+        gcloud.grant(
+            "pubsub", "subscriptions", "add-iam-policy-binding", subscription, f"--project={project}",
+            f"--member={agent}", "--role=roles/pubsub.subscriber", "--format=none",
         )  # fmt: skip
+        described = gcloud.value(
+            "pubsub", "subscriptions", "describe", subscription, f"--project={project}", "--format=json"
+        )
+        policy = (json.loads(described) if described else {}).get("deadLetterPolicy", {})
+        if policy.get("deadLetterTopic") == topic and int(policy.get("maxDeliveryAttempts", 0)) == attempts:
+            say(f"Dead letters after {attempts} attempts: already set on {subscription}")
+        else:
+            say(f"Dead letters after {attempts} delivery attempts on {subscription}")
+            gcloud.run(
+                "pubsub", "subscriptions", "update", subscription, f"--project={project}",
+                f"--dead-letter-topic={topic}", f"--max-delivery-attempts={attempts}",
+            )  # fmt: skip
     return reader
 
 
@@ -257,12 +266,14 @@ def _max_retry_age(inputs: Inputs) -> float:
     return age
 
 
-def provision(inputs: Inputs, gcloud: Gcloud) -> None:
-    """Everything operations needs, after the function (and so its trigger) exists."""
+def provision(inputs: Inputs, gcloud: Gcloud, other_subscriptions: Sequence[str] = ()) -> None:
+    """Everything operations needs, after the function (and so its trigger) exists;
+    ``other_subscriptions``: those of the function's other triggers (the deleted one),
+    which get the same dead letters."""
     project, function = inputs.project, inputs.function
     subscription = trigger_subscription(gcloud, project, inputs.region, function)
     attempts = inputs.max_delivery_attempts or delivery_attempts_for(_max_retry_age(inputs))
-    reader = apply_dead_letters(gcloud, project, function, subscription, attempts)
+    reader = apply_dead_letters(gcloud, project, function, [subscription, *other_subscriptions], attempts)
     values = {
         "FUNCTION": function,
         "SUBSCRIPTION": subscription.rsplit("/", 1)[-1],

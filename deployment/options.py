@@ -59,6 +59,41 @@ def _email(text: str) -> str:
     return text
 
 
+_DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+#: Cloud Run's longest task timeout, 7 days (beyond 24 h it is a Preview feature).
+MAX_TASK_TIMEOUT = 168 * 3600
+
+
+def _task_timeout(text: str) -> int:
+    """Seconds, from 3600, 90m, 24h or 1h30m (gcloud's duration forms), up to 168 h."""
+    match = _DURATION.fullmatch(text) if not text.isdigit() else None
+    if text.isdigit():
+        seconds = int(text)
+    elif match and any(match.groups()):
+        hours, minutes, secs = (int(group or 0) for group in match.groups())
+        seconds = hours * 3600 + minutes * 60 + secs
+    else:
+        raise ValueError(f"{text!r} is not a duration such as 3600, 90m, 24h or 1h30m")
+    if not 1 <= seconds <= MAX_TASK_TIMEOUT:
+        raise ValueError(f"{text!r} is outside 1s..168h")
+    return seconds
+
+
+def _optional(check: Callable[[str], Any]) -> Callable[[str], Any]:
+    """Empty: None (not passed on); else the check's value."""
+    return lambda text: None if text == "" else check(text)
+
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a number") from None
+    if not 0 < value < float("inf"):
+        raise ValueError(f"{text!r} is not above 0")
+    return value
+
+
 def _bucket(text: str) -> str:
     try:
         return parse_bucket(text)
@@ -118,6 +153,24 @@ OPTIONS: tuple[Option, ...] = (
     Option("--max-delivery-attempts", "MAX_DELIVERY_ATTEMPTS", "auto", "deliveries of an event before it goes to "
            "the dead-letter topic, 5-100; auto: enough to reach MAX_RETRY_AGE first, so a give-up is on record "
            "before anything is dead-lettered", _attempts),
+    # The backfill job (--backfill-job): a Cloud Run job running `python -m thumbnailer backfill`.
+    Option("--job-name", "BACKFILL_JOB_NAME", "", "(--backfill-job) the Cloud Run job's name (FUNCTION-backfill)",
+           _matching(r"[a-z]([a-z0-9-]{0,61}[a-z0-9])?", "a job name (lower-case letters, digits, hyphens; up to "
+                     "63)")),
+    Option("--tasks", "BACKFILL_TASKS", "10", "(--backfill-job) tasks per execution, 1-10000; each takes the "
+           "uploads whose name hashes to it (CLOUD_RUN_TASK_INDEX of CLOUD_RUN_TASK_COUNT)",
+           _whole_number(1, 10_000, "a whole number")),
+    Option("--parallelism", "BACKFILL_PARALLELISM", "0", "(--backfill-job) tasks running at once; 0: as many "
+           "as Cloud Run allows, up to --tasks", _whole_number(0, 10_000, "a whole number")),
+    Option("--task-timeout", "BACKFILL_TASK_TIMEOUT", "24h", "(--backfill-job) a task attempt's longest run, "
+           "e.g. 90m, 24h; at most 168h (beyond 24h a Cloud Run Preview feature). A task that times out is retried "
+           "and continues where it stopped", _task_timeout),
+    Option("--max-retries", "BACKFILL_MAX_RETRIES", "3", "(--backfill-job) retries of a failed task, 0-10",
+           _whole_number(0, 10, "a whole number")),
+    Option("--max-rate", "BACKFILL_MAX_RATE", "", "(--backfill-job) the backfill's --max-rate: uploads started "
+           "per second, per task; empty: no limit", _optional(_rate)),
+    Option("--max-uploads", "BACKFILL_MAX_UPLOADS", "", "(--backfill-job) the backfill's --max-uploads: uploads "
+           "one execution's task does at most; empty: no limit", _optional(_whole_number(1, 10**12, "a whole number"))),
 )  # fmt: skip
 
 
@@ -141,10 +194,18 @@ class Inputs:
     alert_retries: int
     alert_backlog: int
     max_delivery_attempts: int
+    job_name: str
+    tasks: int
+    parallelism: int
+    task_timeout: int  # seconds
+    max_retries: int
+    max_rate: float | None
+    max_uploads: int | None
     retry: bool
     settings: dict[str, str]  # the function's variables to set, besides OUTPUT_BUCKET
     dry_run: bool
     teardown: bool
+    backfill_job: bool
     delete_buckets: bool
     delete_objects: bool
     delete_dead_letters: bool
@@ -184,8 +245,9 @@ class _Parser(argparse.ArgumentParser):
 
 def parser() -> argparse.ArgumentParser:
     usage = (
-        "./deploy.sh --project ID [options]            deploy (safe to re-run)\n"
-        "       ./deploy.sh --project ID --teardown [options]  remove what deploy created"
+        "./deploy.sh --project ID [options]                deploy (safe to re-run)\n"
+        "       ./deploy.sh --project ID --backfill-job [options]  deploy the backfill as a Cloud Run job\n"
+        "       ./deploy.sh --project ID --teardown [options]      remove what deploy created"
     )
     names = " ".join(function_variables())
     arguments = _Parser(
@@ -217,11 +279,18 @@ def parser() -> argparse.ArgumentParser:
         metavar="VAR=VALUE",
         help=f"a setting of the function, repeatable; these are also taken from the environment "
         f"(docs/configuration.md lists their meaning): {names}. DELETE_SOURCE=true also lets the "
-        "runtime account delete uploads; RESULT_TOPIC=projects/P/topics/T creates that topic if "
+        "runtime account delete uploads; DELETE_THUMBNAILS_WITH_SOURCE=true adds a second trigger, on deleted "
+        "uploads, to the function (false removes it); RESULT_TOPIC=projects/P/topics/T creates that topic if "
         "absent and lets the runtime account publish to it (teardown keeps the topic)",
     )
     arguments.add_argument(
         "--dry-run", action="store_true", help="print every gcloud command, one per line, and run none"
+    )
+    arguments.add_argument(
+        "--backfill-job",
+        action="store_true",
+        help="deploy (or update) the backfill as a Cloud Run job instead of the function: the same source, "
+        "settings and runtime account, shaped by the options marked (--backfill-job). Prints how to execute it",
     )
     arguments.add_argument(
         "--teardown",
@@ -263,6 +332,8 @@ def parse(argv: Sequence[str], environ: Mapping[str, str]) -> Inputs:
             raise UsageError("the project is required: --project ID (or PROJECT_ID)")
         if text == "" and option.flag in ("--input-bucket", "--output-bucket"):
             text = f"{values['project']}-thumbnailer-{option.flag.split('-')[2]}"
+        if text == "" and option.flag == "--job-name":
+            text = f"{values['function']}-backfill"
         try:
             values[option.field] = option.check(text)
         except ValueError as error:
@@ -276,6 +347,10 @@ def parse(argv: Sequence[str], environ: Mapping[str, str]) -> Inputs:
             f"--concurrency {values['concurrency']} needs --cpu 1 or more (Cloud Run serves concurrent requests only "
             "then)"
         )
+    if values["parallelism"] > values["tasks"]:
+        raise UsageError(f"--parallelism {values['parallelism']} is more than --tasks {values['tasks']}")
+    if given.backfill_job and given.teardown:
+        raise UsageError("--backfill-job and --teardown: give one (teardown removes the job too)")
     retry = given.retry or environ.get("RETRY") or "true"
     if retry not in ("true", "false"):
         raise UsageError(f"RETRY must be true or false, not {retry!r}")
@@ -286,6 +361,7 @@ def parse(argv: Sequence[str], environ: Mapping[str, str]) -> Inputs:
         settings=settings,
         dry_run=given.dry_run,
         teardown=given.teardown,
+        backfill_job=given.backfill_job,
         delete_buckets=given.delete_buckets,
         delete_objects=given.delete_objects,
         delete_dead_letters=given.delete_dead_letters,

@@ -44,7 +44,8 @@ def test_help_documents_every_option_with_its_variable_and_default() -> None:
             assert f"[{option.variable}]" in text
         if option.default:
             assert f"({option.default})" in text
-    for flag in ("--retry", "--no-retry", "--set", "--dry-run", "--teardown", "--delete-buckets", "--delete-objects"):
+    for flag in ("--retry", "--no-retry", "--set", "--dry-run", "--teardown", "--delete-buckets", "--delete-objects",
+                 "--backfill-job"):  # fmt: skip
         assert flag in text
     assert all(name in text for name in function_variables())
 
@@ -63,6 +64,13 @@ def test_help_documents_every_option_with_its_variable_and_default() -> None:
         (("--project", "demo-project", "--set", "NOT_A_SETTING=1"), "unknown setting"),
         (("--project", "demo-project", "--set", "EXCLUDE_PATTERNS=*@2x.png"), "cannot contain '@'"),
         (("--project", "demo-project", "--frobnicate"), "unknown argument"),
+        (("--project", "demo-project", "--tasks", "3", "--parallelism", "4"), "more than --tasks 3"),
+        (("--project", "demo-project", "--task-timeout", "169h"), "outside 1s..168h"),
+        (("--project", "demo-project", "--task-timeout", "a day"), "is not a duration"),
+        (("--project", "demo-project", "--max-rate", "0"), "is not above 0"),
+        (("--project", "demo-project", "--max-retries", "11"), "--max-retries '11'"),
+        (("--project", "demo-project", "--job-name", "Backfill"), "is not a job name"),
+        (("--project", "demo-project", "--backfill-job", "--teardown"), "give one"),
     ],
 )
 def test_bad_input_stops_before_any_cloud_call(arguments: tuple[str, ...], message: str) -> None:
@@ -115,6 +123,8 @@ def test_dry_run_teardown_shows_every_delete_and_asks_nothing() -> None:
         ["logging", "metrics", "delete"],
         ["logging", "metrics", "delete"],
         ["logging", "metrics", "delete"],
+        ["run", "jobs", "delete"],
+        ["eventarc", "triggers", "delete"],
         ["functions", "delete", "image-processor"],
         ["projects", "remove-iam-policy-binding", "demo-project"],
         ["storage", "buckets", "remove-iam-policy-binding"],
@@ -178,3 +188,65 @@ def test_dead_letters_wait_for_the_give_up() -> None:
     assert delivery_attempts_for(3600) == 13
     assert delivery_attempts_for(60) == 5  # Pub/Sub's least
     assert delivery_attempts_for(86400) == 100  # its most: about 16 h
+
+
+def test_dry_run_backfill_job_plans_the_job_alone_with_the_functions_settings() -> None:
+    result = run(
+        "--project", "demo-project", "--backfill-job", "--dry-run", "--set", "THUMBNAIL_SIZES=200x200,64x64",
+        "--max-rate", "2.5", "--max-uploads", "1000", LOG_LEVEL="DEBUG",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    commands = [shlex.split(line) for line in result.stdout.splitlines()]
+    assert ["gcloud", "meta", "list-files-for-upload", str(ROOT)] in commands
+    [job] = [c for c in commands if c[1:4] == ["run", "jobs", "deploy"]]
+    plan = run("--project", "demo-project", "--dry-run", "--set", "THUMBNAIL_SIZES=200x200,64x64", LOG_LEVEL="DEBUG")
+    [function] = [shlex.split(line) for line in plan.stdout.splitlines() if " functions deploy " in line]
+    [variables] = [a for a in function if a.startswith("--set-env-vars=")]
+    source = next(a.removeprefix("--source=") for a in job if a.startswith("--source="))
+    assert job[4:] == [
+        "image-processor-backfill", "--project=demo-project", "--region=us-central1", f"--source={source}",
+        "--tasks=10", "--parallelism=0", "--max-retries=3", "--task-timeout=86400s",
+        "--service-account=image-processor-run@demo-project.iam.gserviceaccount.com", "--memory=1Gi", "--cpu=1",
+        variables,  # the function's very list, OUTPUT_BUCKET included
+        "--command=/cnb/lifecycle/launcher",
+        "--args=--,python,-m,thumbnailer,backfill,gs://demo-project-thumbnailer-input,--workers=4,--max-rate=2.5,"
+        "--max-uploads=1000",
+        "--labels=thumbnailer=image-processor", "--quiet",
+    ]  # fmt: skip
+    assert (Path(source) / ".python-version").read_text() == "3.13\n"  # the plan's folder is kept
+    # The job alone: no function, no trigger account, no monitoring.
+    assert not [c for c in commands if c[1:3] in (["functions", "deploy"], ["eventarc", "triggers"])]
+    assert not [c for c in commands if any("image-processor-trigger" in a for a in c)]
+    enabled = next(c for c in commands if c[1:3] == ["services", "enable"])
+    assert "cloudfunctions.googleapis.com" not in enabled
+    assert "artifactregistry.googleapis.com" in enabled
+
+
+def test_dry_run_with_delete_thumbnails_plans_the_deleted_trigger_and_its_dead_letters() -> None:
+    plain = [shlex.split(line) for line in run("--project", "demo-project", "--dry-run").stdout.splitlines()]
+    assert not [c for c in plain if c[1:4] == ["eventarc", "triggers", "create"]]
+    result = run("--project", "demo-project", "--dry-run", "--set", "DELETE_THUMBNAILS_WITH_SOURCE=true")
+    assert result.returncode == 0, result.stderr
+    commands = [shlex.split(line) for line in result.stdout.splitlines()]
+    [create] = [c for c in commands if c[1:4] == ["eventarc", "triggers", "create"]]
+    assert create[4:] == [
+        "image-processor-deleted", "--location=us-central1", "--project=demo-project",
+        "--destination-run-service=image-processor", "--destination-run-region=us-central1",
+        "--event-filters=type=google.cloud.storage.object.v1.deleted",
+        "--event-filters=bucket=demo-project-thumbnailer-input",
+        "--service-account=image-processor-trigger@demo-project.iam.gserviceaccount.com",
+        "--labels=thumbnailer=image-processor",
+    ]  # fmt: skip
+    # After the function (its service is the destination), before the dead letters.
+    names = [c[1:4] for c in commands]
+    assert names.index(["functions", "deploy", "image-processor"]) < names.index(["eventarc", "triggers", "create"])
+    dead_letters = [c[4] for c in commands if c[1:4] == ["pubsub", "subscriptions", "update"]]
+    assert dead_letters == [
+        "projects/demo-project/subscriptions/eventarc-us-central1-image-processor-sub",
+        "projects/demo-project/subscriptions/eventarc-us-central1-image-processor-deleted-sub",
+    ]
+    # No new grant: the function's invoker binding already covers the same account and service.
+    assert (
+        len([c for c in commands if "add-iam-policy-binding" in c or "add-invoker-policy-binding" in c])
+        == len([c for c in plain if "add-iam-policy-binding" in c or "add-invoker-policy-binding" in c]) + 1
+    )  # + the Pub/Sub agent's subscriber role on the deleted trigger's subscription
