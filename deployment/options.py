@@ -12,7 +12,7 @@ from typing import Any
 
 from thumbnailer.config import Settings
 from thumbnailer.declaring import ConfigError, variables
-from thumbnailer.parsers import parse_bucket, parse_int_in
+from thumbnailer.parsers import parse_bucket, parse_int_in, parse_positive_rate
 
 
 class UsageError(Exception):
@@ -82,16 +82,6 @@ def _task_timeout(text: str) -> int:
 def _optional(check: Callable[[str], Any]) -> Callable[[str], Any]:
     """Empty: None (not passed on); else the check's value."""
     return lambda text: None if text == "" else check(text)
-
-
-def _rate(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"{text!r} is not a number") from None
-    if not 0 < value < float("inf"):
-        raise ValueError(f"{text!r} is not above 0")
-    return value
 
 
 def _bucket(text: str) -> str:
@@ -168,7 +158,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("--max-retries", "BACKFILL_MAX_RETRIES", "3", "(--backfill-job) retries of a failed task, 0-10",
            _whole_number(0, 10, "a whole number")),
     Option("--max-rate", "BACKFILL_MAX_RATE", "", "(--backfill-job) the backfill's --max-rate: uploads started "
-           "per second, per task; empty: no limit", _optional(_rate)),
+           "per second, per task; empty: no limit", _optional(parse_positive_rate)),
     Option("--max-uploads", "BACKFILL_MAX_UPLOADS", "", "(--backfill-job) the backfill's --max-uploads: uploads "
            "one execution's task does at most; empty: no limit", _optional(_whole_number(1, 10**12, "a whole number"))),
 )  # fmt: skip

@@ -79,10 +79,16 @@ def _backfill_arguments(backfill: argparse.ArgumentParser) -> None:
         help="delete the thumbnails of sizes and formats no longer configured (once their replacements are there)",
     )
     backfill.add_argument(
-        "--max-uploads", type=_positive(int), metavar="N", help="stop after N uploads to do (per task)"
+        "--max-uploads",
+        type=_argument(parsers.parse_int_in(1, 10**12)),
+        metavar="N",
+        help="stop after N uploads to do (per task)",
     )
     backfill.add_argument(
-        "--max-rate", type=_positive(float), metavar="R", help="start at most R uploads a second (per task)"
+        "--max-rate",
+        type=_argument(parsers.parse_positive_rate),
+        metavar="R",
+        help="start at most R uploads a second (per task)",
     )
     backfill.add_argument(
         "--dry-run", action="store_true", help="list and count, and say what it would cost; read and write nothing"
@@ -154,17 +160,16 @@ def _bucket_argument(value: str) -> str:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def _positive(kind: Callable[[str], float]) -> Callable[[str], float]:
-    def parse(text: str) -> float:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if not value > 0 or value == float("inf"):
-            raise argparse.ArgumentTypeError(f"{text!r} is not above 0")
-        return value
+def _argument(parse: Callable[[str], float]) -> Callable[[str], float]:
+    """A parser of ``parsers`` as an argparse type: its message, not argparse's generic one."""
 
-    return parse
+    def checked(text: str) -> float:
+        try:
+            return parse(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    return checked
 
 
 def _backfill(args: argparse.Namespace, environ: Mapping[str, str], out: TextIO, err: TextIO) -> int:

@@ -54,6 +54,17 @@ def parse_color(text: str) -> Color:
     return (rgb[0], rgb[1], rgb[2], rgb[3] if len(rgb) == 4 else 255)
 
 
+def parse_positive_rate(text: str) -> float:
+    """A rate above 0 (uploads a second: backfill's --max-rate, and deploy's for the job)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a number") from None
+    if not 0 < value < float("inf"):
+        raise ValueError(f"{text!r} is not above 0")
+    return value
+
+
 def parse_int_in(low: int, high: int) -> Callable[[str], int]:
     def parse(text: str) -> int:
         try:
