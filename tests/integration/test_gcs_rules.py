@@ -32,29 +32,32 @@ def store_at(url: str) -> CloudStorage:
     return CloudStorage(retry_seconds=2, timeout_seconds=5, client_factory=client)
 
 
+def overwritten(store: CloudStorage, bucket: str) -> tuple[int, int]:
+    """An object written twice: the old generation and the live one."""
+    store.write(bucket, "x", NewObject(b"old", "text/plain"), if_generation_match=0)
+    old = store.stat(bucket, "x")
+    assert old is not None
+    store.write(bucket, "x", NewObject(b"new", "text/plain"), if_generation_match=old.generation)
+    new = store.stat(bucket, "x")
+    assert new is not None
+    return old.generation, new.generation
+
+
 def test_the_emulator_deletes_whatever_the_precondition_says(gcs: FakeGcsServer, buckets: Buckets) -> None:
     """The gap: a conditional delete of an old generation removes the newer object."""
     store = store_at(gcs.url)
-    store.write(buckets.output, "x", NewObject(b"old", "text/plain"), if_generation_match=0)
-    old = store.stat(buckets.output, "x")
-    assert old is not None
-    store.write(buckets.output, "x", NewObject(b"new", "text/plain"), if_generation_match=old.generation)
-    assert store.delete(buckets.output, "x", if_generation_match=old.generation) is True  # Cloud Storage: 412
+    old, _ = overwritten(store, buckets.output)
+    assert store.delete(buckets.output, "x", if_generation_match=old) is True  # Cloud Storage: 412
     assert store.stat(buckets.output, "x") is None
 
 
 def test_through_the_rules_a_stale_delete_is_refused(rules: CloudStorageRules, buckets: Buckets) -> None:
     store = store_at(rules.url)
-    store.write(buckets.output, "x", NewObject(b"old", "text/plain"), if_generation_match=0)
-    old = store.stat(buckets.output, "x")
-    assert old is not None
-    store.write(buckets.output, "x", NewObject(b"new", "text/plain"), if_generation_match=old.generation)
-    new = store.stat(buckets.output, "x")
-    assert new is not None
-    assert store.delete(buckets.output, "x", if_generation_match=old.generation) is False
+    old, new = overwritten(store, buckets.output)
+    assert store.delete(buckets.output, "x", if_generation_match=old) is False
     assert rules.deletes_refused == 1
-    assert store.delete(buckets.output, "x", if_generation_match=new.generation) is True
-    assert store.delete(buckets.output, "x", if_generation_match=new.generation) is False  # gone: 404
+    assert store.delete(buckets.output, "x", if_generation_match=new) is True
+    assert store.delete(buckets.output, "x", if_generation_match=new) is False  # gone: 404
 
 
 def test_the_emulator_lists_in_one_page_and_the_rules_page_it(
