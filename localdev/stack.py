@@ -118,8 +118,8 @@ class Stack:
         self.function_environ = dict(function_environ or {})
         # Deletes (and overwrites) reach the function only when it is to act on them, as deploy.sh
         # adds the second trigger only then.
-        asked = {**self.environ, **self.function_environ}.get("DELETE_THUMBNAILS_WITH_SOURCE", "")
-        deleting = asked.strip().lower() in ("true", "1", "yes", "on")
+        function_settings = {**self.environ, **self.function_environ}
+        deleting = declaration(Settings, "delete_thumbnails_with_source").read(function_settings)
         self.event_types = frozenset({FINALIZED, DELETED} if deleting else {FINALIZED})
         self.storage_faults = storage_faults
         self.storage_proxy: FaultProxy | None = None
