@@ -184,6 +184,8 @@ class BackfillPlan:
     def __init__(self, store: ObjectStore, settings: Settings, bucket: str, options: BackfillOptions) -> None:
         self.store, self.settings, self.bucket, self.options = store, settings, bucket, options
         self.counts = PlanCounts()
+        # What --regenerate compares each thumbnail's thumbnail-settings with: once per run.
+        self.fingerprints = {size: settings_fingerprint(settings.imaging, size) for size in settings.imaging.sizes}
 
     def __iter__(self) -> Iterator[Work]:
         settings, options, counts = self.settings, self.options, self.counts
@@ -251,7 +253,7 @@ class BackfillPlan:
         )
         stale = options.regenerate and any(
             listed.metadata.get(SOURCE_GENERATION_KEY) == generation
-            and listed.metadata.get(SETTINGS_KEY) != names.fingerprints[size]
+            and listed.metadata.get(SETTINGS_KEY) != self.fingerprints[size]
             for size in present
             for listed in present[size]
         )
@@ -287,7 +289,6 @@ class _Names:
         self.now = {size: names(size, possible_extensions(imaging.format_for(size))) for size in imaging.sizes}
         if not all(self.now.values()):
             raise errors.OutputNameTooLong("a thumbnail name would be over Cloud Storage's limit")
-        self.fingerprints = {size: settings_fingerprint(imaging, size) for size in imaging.sizes}
 
     def __contains__(self, name: str) -> bool:
         return any(name in names for names in self.now.values())
