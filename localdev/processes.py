@@ -2,19 +2,65 @@
 
 from __future__ import annotations
 
+import random
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from pathlib import Path
+
+# Where the kernel hands out ports for bind(("", 0)) and outgoing connections; IANA's range
+# where /proc does not say (macOS).
+_EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_IANA_EPHEMERAL_RANGE = (49152, 65535)
+_LOWEST_PORT = 20000
+_handed_out: set[int] = set()
+_handed_out_lock = threading.Lock()
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = (int(part) for part in _EPHEMERAL_RANGE_FILE.read_text().split())
+    except (OSError, ValueError):
+        return _IANA_EPHEMERAL_RANGE
+    return low, high
 
 
 def free_port() -> int:
+    """A port nothing is bound to, for a server that binds it by itself later.
+
+    Chosen below the kernel's ephemeral range, never from a bind to port 0: such a port is
+    free again once the probe closes, and the next bind to port 0 or outgoing connection in
+    any process may take it before the server binds (a proxy started in between once took the
+    emulator's port). Ephemeral allocation never lands below the range; each port is handed
+    out once per process, so two servers started together never get the same one.
+    """
+    lowest_ephemeral, _ = _ephemeral_range()
+    candidates = range(_LOWEST_PORT, lowest_ephemeral)
+    if len(candidates) < 1000:
+        candidates = range(1024, lowest_ephemeral)
+    for _ in range(200):
+        port = random.choice(candidates)
+        with _handed_out_lock:
+            if port in _handed_out:
+                continue
+            if _bindable(port):
+                _handed_out.add(port)
+                return port
+    raise RuntimeError(f"no free port on 127.0.0.1 in {candidates.start}-{candidates.stop - 1}")
+
+
+def _bindable(port: int) -> bool:
+    # Without SO_REUSEADDR: a port a stopped server left in TIME_WAIT is not taken either.
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 def wait_until_answering(

@@ -37,6 +37,7 @@ from localdev.faults import NO_FAULTS, Fault, FaultProxy
 from localdev.function import FunctionProcess, OutcomeEcho
 from localdev.gcs import FakeGcsServer, Notifications, Tls
 from localdev.gcs_rules import CloudStorageRules
+from localdev.processes import free_port
 from localdev.pubsub import PubSubEmulator, check_prerequisites, ensure_subscription, subscriber_client
 from localdev.samples import sample_files
 from localdev.settings import LocalSettings
@@ -58,6 +59,8 @@ def _claim_port(port: int, variable: str) -> int:
     A port is in use only when something listens on it: with SO_REUSEADDR, as the servers
     themselves bind, the sockets a stopped run left in TIME_WAIT do not count.
     """
+    if port == 0:
+        return free_port()
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import random
+import socket
 from pathlib import Path
 
 import pytest
 
+from localdev.processes import _ephemeral_range, free_port
 from localdev.settings import ROOT, LocalSettings
 from localdev.web import upload_name
 from thumbnailer.declaring import ConfigError
@@ -60,3 +63,25 @@ def test_browser_uploads_keep_only_the_file_name(filename: str, name: str) -> No
 def test_a_nameless_upload_is_refused(filename: str) -> None:
     with pytest.raises(ValueError, match="no name"):
         upload_name(filename)
+
+
+def test_free_ports_lie_below_the_ephemeral_range_and_are_never_handed_out_twice() -> None:
+    # A port from a bind to port 0 can be taken again by the next one (a proxy started while
+    # the emulator was still starting once took the emulator's port).
+    lowest_ephemeral, _ = _ephemeral_range()
+    ports = [free_port() for _ in range(300)]
+    assert len(set(ports)) == len(ports)
+    assert all(1024 <= port < lowest_ephemeral for port in ports)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        assert sock.getsockname()[1] >= lowest_ephemeral
+
+
+def test_a_port_something_listens_on_is_not_free(monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        listener.bind(("127.0.0.1", 0))  # never handed out, so only the probe can refuse it
+        listener.listen()
+        taken = listener.getsockname()[1]
+        monkeypatch.setattr(random, "choice", lambda _candidates: taken)
+        with pytest.raises(RuntimeError, match="no free port"):
+            free_port()
