@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import random
 import socket
 import subprocess
@@ -17,6 +18,7 @@ from pathlib import Path
 _EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
 _IANA_EPHEMERAL_RANGE = (49152, 65535)
 _LOWEST_PORT = 20000
+_FEWEST_CANDIDATES = 1000
 _handed_out: set[int] = set()
 _handed_out_lock = threading.Lock()
 
@@ -29,28 +31,38 @@ def _ephemeral_range() -> tuple[int, int]:
     return low, high
 
 
+@functools.cache
+def _candidates() -> tuple[int, ...]:
+    """The ports no ephemeral allocation lands on: below the range, and above it."""
+    low, high = _ephemeral_range()
+    return (*range(_LOWEST_PORT, low), *range(max(high + 1, _LOWEST_PORT), 65536))
+
+
 def free_port() -> int:
     """A port nothing is bound to, for a server that binds it by itself later.
 
-    Chosen below the kernel's ephemeral range, never from a bind to port 0: such a port is
+    Chosen outside the kernel's ephemeral range, not from a bind to port 0: such a port is
     free again once the probe closes, and the next bind to port 0 or outgoing connection in
     any process may take it before the server binds (a proxy started in between once took the
-    emulator's port). Ephemeral allocation never lands below the range; each port is handed
-    out once per process, so two servers started together never get the same one.
+    emulator's port). Each port is handed out once per process, so servers started together
+    never get the same one. A machine whose ephemeral range leaves almost nothing outside it
+    gets probed ports, with that race.
     """
-    lowest_ephemeral, _ = _ephemeral_range()
-    candidates = range(_LOWEST_PORT, lowest_ephemeral)
-    if len(candidates) < 1000:
-        candidates = range(1024, lowest_ephemeral)
-    for _ in range(200):
-        port = random.choice(candidates)
-        with _handed_out_lock:
-            if port in _handed_out:
-                continue
-            if _bindable(port):
+    candidates = _candidates()
+    with _handed_out_lock:
+        for _ in range(200):
+            port = random.choice(candidates) if len(candidates) >= _FEWEST_CANDIDATES else _probed_port()
+            if port not in _handed_out and _bindable(port):
                 _handed_out.add(port)
                 return port
-    raise RuntimeError(f"no free port on 127.0.0.1 in {candidates.start}-{candidates.stop - 1}")
+    raise RuntimeError("no free port on 127.0.0.1 after 200 tries")
+
+
+def _probed_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def _bindable(port: int) -> bool:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from localdev import processes
 from localdev.processes import _ephemeral_range, free_port
 from localdev.settings import ROOT, LocalSettings
 from localdev.web import upload_name
@@ -65,16 +66,16 @@ def test_a_nameless_upload_is_refused(filename: str) -> None:
         upload_name(filename)
 
 
-def test_free_ports_lie_below_the_ephemeral_range_and_are_never_handed_out_twice() -> None:
+def test_free_ports_lie_outside_the_ephemeral_range_and_are_never_handed_out_twice() -> None:
     # A port from a bind to port 0 can be taken again by the next one (a proxy started while
     # the emulator was still starting once took the emulator's port).
-    lowest_ephemeral, _ = _ephemeral_range()
+    lowest_ephemeral, highest_ephemeral = _ephemeral_range()
     ports = [free_port() for _ in range(300)]
     assert len(set(ports)) == len(ports)
-    assert all(1024 <= port < lowest_ephemeral for port in ports)
+    assert not any(lowest_ephemeral <= port <= highest_ephemeral for port in ports)
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
-        assert sock.getsockname()[1] >= lowest_ephemeral
+        assert lowest_ephemeral <= sock.getsockname()[1] <= highest_ephemeral
 
 
 def test_a_port_something_listens_on_is_not_free(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -85,3 +86,10 @@ def test_a_port_something_listens_on_is_not_free(monkeypatch: pytest.MonkeyPatch
         monkeypatch.setattr(random, "choice", lambda _candidates: taken)
         with pytest.raises(RuntimeError, match="no free port"):
             free_port()
+
+
+def test_where_the_ephemeral_range_leaves_no_room_ports_are_probed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(processes, "_candidates", lambda: tuple(range(30000, 30010)))
+    ports = [free_port() for _ in range(20)]
+    assert len(set(ports)) == len(ports)
+    assert not any(30000 <= port < 30010 for port in ports)
