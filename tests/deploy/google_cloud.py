@@ -1002,18 +1002,17 @@ class GoogleCloud:
         return job
 
     @staticmethod
-    def _run_region() -> str | None:
-        """The region of the regional host gcloud addressed: Cloud Run's v1 jobs API is
-        served on REGION-run.googleapis.com only."""
+    def _job_path(project: str, job: str) -> str | None:
+        """The job's resource name in the region of the host gcloud addressed; None on the
+        global host: Cloud Run's v1 jobs API is served on REGION-run.googleapis.com only."""
         match = re.match(r"([a-z]+-[a-z]+[0-9]+)-", request.host)
-        return match[1] if match else None
+        return f"projects/{project}/locations/{match[1]}/jobs/{job}" if match else None
 
     def create_job(self, project: str) -> tuple[Response, int] | Response:
         body = request.get_json()
-        region = self._run_region()
-        if region is None:
+        name = self._job_path(project, body["metadata"]["name"])
+        if name is None:
             return _global_jobs()
-        name = f"projects/{project}/locations/{region}/jobs/{body['metadata']['name']}"
         with self._lock:
             if name in self.jobs:
                 return google_error(409, f"Resource '{body['metadata']['name']}' already exists.")
@@ -1024,14 +1023,13 @@ class GoogleCloud:
             return jsonify(self.jobs[name])
 
     def job(self, project: str, job: str) -> tuple[Response, int] | Response:
-        region = self._run_region()
-        if region is None:
+        name = self._job_path(project, job)
+        if name is None:
             return _global_jobs()
-        name = f"projects/{project}/locations/{region}/jobs/{job}"
         with self._lock:
             existing = self.jobs.get(name)
             if existing is None:
-                return google_error(404, f"Resource '{job}' of kind 'JOB' in region '{region}' does not exist.")
+                return _no_such_job(name)
             if request.method == "DELETE":
                 del self.jobs[name]
                 return jsonify({"kind": "Status", "apiVersion": "v1", "status": "Success", "details": {"name": job}})
@@ -1042,14 +1040,13 @@ class GoogleCloud:
     def run_job(self, project: str, job: str) -> tuple[Response, int] | Response:
         """An execution that runs nothing and reports each task done (with the overrides
         gcloud sent, such as the task count)."""
-        region = self._run_region()
-        if region is None:
+        name = self._job_path(project, job)
+        if name is None:
             return _global_jobs()
-        name = f"projects/{project}/locations/{region}/jobs/{job}"
         with self._lock:
             found = self.jobs.get(name)
             if found is None:
-                return google_error(404, f"Resource '{job}' of kind 'JOB' in region '{region}' does not exist.")
+                return _no_such_job(name)
             overrides = (request.get_json(silent=True) or {}).get("overrides", {})
             spec = found["spec"]["template"]["spec"]
             tasks = overrides.get("taskCount", spec.get("taskCount", 1))
@@ -1079,6 +1076,11 @@ class GoogleCloud:
 
 def _global_jobs() -> tuple[Response, int]:
     return google_error(404, "namespaces.jobs is served on regional endpoints (REGION-run.googleapis.com) only")
+
+
+def _no_such_job(name: str) -> tuple[Response, int]:
+    _, _, _, region, _, job = name.split("/")
+    return google_error(404, f"Resource '{job}' of kind 'JOB' in region '{region}' does not exist.")
 
 
 def _multipart_related(content_type: str, body: bytes) -> list[tuple[str, bytes]]:
