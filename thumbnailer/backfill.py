@@ -26,7 +26,6 @@ someone's bucket must be:
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import heapq
 import logging
@@ -45,7 +44,7 @@ from thumbnailer.domain import Moderation, Size
 from thumbnailer.events import StorageObjectEvent
 from thumbnailer.fingerprints import settings_fingerprint
 from thumbnailer.imaging import OUTPUT_EXTENSIONS, possible_extensions
-from thumbnailer.naming import name_horizon, record_name, thumbnail_name
+from thumbnailer.naming import name_horizon, record_name, thumbnail_names
 from thumbnailer.outcomes import Outcome
 from thumbnailer.pipeline import (
     FAILURE_REASON_KEY,
@@ -279,11 +278,7 @@ class _Names:
         imaging = settings.imaging
 
         def names(size: Size, extensions: Iterable[str]) -> list[str]:
-            found = []
-            for extension in extensions:
-                with contextlib.suppress(errors.OutputNameTooLong):
-                    found.append(thumbnail_name(source, size, extension, settings.output_prefix, settings.output_name))
-            return found
+            return thumbnail_names(source, size, extensions, settings.output_prefix, settings.output_name)
 
         self.any = {size: names(size, OUTPUT_EXTENSIONS) for size in imaging.sizes}
         self.now = {size: names(size, possible_extensions(imaging.format_for(size))) for size in imaging.sizes}

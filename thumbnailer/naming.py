@@ -9,8 +9,10 @@ pattern; ``parse_name_template`` refuses templates that would lose the source's 
 name or size.
 """
 
+import contextlib
 import itertools
 import string
+from collections.abc import Iterable
 
 from thumbnailer import errors
 from thumbnailer.domain import Size
@@ -84,6 +86,18 @@ def thumbnail_name(
     """``OUTPUT_PREFIX`` + the ``OUTPUT_NAME`` template filled in for this source and size."""
     filled = template.format(**_source_fields(source_name), width=size.width, height=size.height, format=extension)
     return _checked(f"{prefix}{filled}")
+
+
+def thumbnail_names(
+    source_name: str, size: Size, extensions: Iterable[str], prefix: str = "", template: str = DEFAULT_TEMPLATE
+) -> list[str]:
+    """``thumbnail_name`` for each extension, less the names over Cloud Storage's limit: where
+    existing thumbnails are looked for, as a name that long was never written."""
+    names = []
+    for extension in extensions:
+        with contextlib.suppress(errors.OutputNameTooLong):
+            names.append(thumbnail_name(source_name, size, extension, prefix, template))
+    return names
 
 
 def _source_fields(source_name: str) -> dict[str, str]:

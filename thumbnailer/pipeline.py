@@ -27,7 +27,7 @@ from thumbnailer.domain import Moderation, Size, VisionFeature
 from thumbnailer.events import StorageObjectEvent
 from thumbnailer.fingerprints import settings_fingerprint
 from thumbnailer.imaging import Thumbnail, blurred, check_input_size, possible_extensions, render_thumbnails
-from thumbnailer.naming import record_name, thumbnail_name
+from thumbnailer.naming import record_name, thumbnail_name, thumbnail_names
 from thumbnailer.outcomes import Outcome
 from thumbnailer.results import Publisher, failed_message, ready_message
 from thumbnailer.storage import NewObject, ObjectStore, StoredObject, WriteConflict
@@ -416,11 +416,10 @@ def _remove_older_leftovers(
     ``auto``). Only the names the settings can give are looked at (a stat each)."""
     names = {t.name for t in written}
     for size in settings.imaging.sizes:
-        for extension in possible_extensions(settings.imaging.format_for(size)):
-            with contextlib.suppress(errors.OutputNameTooLong):  # a name that long was never written
-                name = thumbnail_name(event.name, size, extension, settings.output_prefix, settings.output_name)
-                if name not in names:
-                    remove_made_from(store, settings.output_bucket, name, event, older_only=True)
+        extensions = possible_extensions(settings.imaging.format_for(size))
+        for name in thumbnail_names(event.name, size, extensions, settings.output_prefix, settings.output_name):
+            if name not in names:
+                remove_made_from(store, settings.output_bucket, name, event, older_only=True)
     if settings.failure_prefix:
         with contextlib.suppress(errors.OutputNameTooLong):
             failure = record_name(event.name, settings.failure_prefix)

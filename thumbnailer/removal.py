@@ -11,15 +11,13 @@ sizes no longer configured are left to ``backfill --prune``.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 
 from thumbnailer import errors
 from thumbnailer.config import Settings
 from thumbnailer.events import StorageObjectEvent
 from thumbnailer.imaging import OUTPUT_EXTENSIONS
-from thumbnailer.naming import record_name, thumbnail_name
+from thumbnailer.naming import record_name, thumbnail_names
 from thumbnailer.pipeline import check_not_own_output, check_selected, remove_made_from
 from thumbnailer.storage import ObjectStore
 
@@ -32,17 +30,16 @@ class Removal:
 
 def candidate_names(name: str, settings: Settings) -> list[str]:
     """Every output name an upload called ``name`` can have under ``settings``."""
-    makers: list[Callable[[], str]] = [
-        partial(thumbnail_name, name, size, extension, settings.output_prefix, settings.output_name)
+    candidates = [
+        found
         for size in settings.imaging.sizes
-        for extension in OUTPUT_EXTENSIONS  # the format may have changed since it was made
+        # In any format: the format may have changed since it was made.
+        for found in thumbnail_names(name, size, OUTPUT_EXTENSIONS, settings.output_prefix, settings.output_name)
     ]
-    records = (settings.labels_prefix, settings.failure_prefix)
-    makers += [partial(record_name, name, prefix) for prefix in records if prefix]
-    candidates = []
-    for make in makers:
-        with contextlib.suppress(errors.OutputNameTooLong):  # a name that long was never written
-            candidates.append(make())
+    for prefix in (settings.labels_prefix, settings.failure_prefix):
+        if prefix:
+            with contextlib.suppress(errors.OutputNameTooLong):  # a name that long was never written
+                candidates.append(record_name(name, prefix))
     return candidates
 
 

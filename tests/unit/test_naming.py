@@ -6,7 +6,7 @@ from thumbnailer import errors
 from thumbnailer.config import Settings
 from thumbnailer.declaring import ConfigError
 from thumbnailer.domain import Size
-from thumbnailer.naming import record_name, thumbnail_name
+from thumbnailer.naming import MAX_OBJECT_NAME_BYTES, record_name, thumbnail_name, thumbnail_names
 
 
 def test_thumbnail_name_keeps_the_whole_source_name() -> None:
@@ -41,6 +41,16 @@ def test_a_leading_slash_is_kept(template: str) -> None:
 def test_too_long_output_name_is_a_permanent_error() -> None:
     with pytest.raises(errors.OutputNameTooLong):
         thumbnail_name("é" * 510, Size(200, 200), "jpg")
+
+
+def test_where_thumbnails_are_looked_for_a_name_over_the_limit_is_left_out() -> None:
+    # "_200x200.jpg" is 12 bytes: this name's .jpg thumbnail is exactly at the limit, its .webp one over.
+    source = "a" * (MAX_OBJECT_NAME_BYTES - 12)
+    assert thumbnail_names(source, Size(200, 200), ["jpg", "webp"]) == [f"{source}_200x200.jpg"]
+    assert thumbnail_names("cat.jpg", Size(64, 48), ["jpg", "webp"], "t/") == [
+        "t/cat.jpg_64x48.jpg",
+        "t/cat.jpg_64x48.webp",
+    ]
 
 
 @pytest.mark.parametrize(
